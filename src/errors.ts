@@ -1,0 +1,81 @@
+/**
+ * kontor's error hierarchy, by what to do next (after the Singer SDK's design):
+ *
+ * - ConfigError / UsageError: a person must fix config.yaml, a mapping or the command line. Exit 2.
+ * - RecordError: one source record cannot become documents. Quarantine it, keep the rest flowing,
+ *   replay it after a fix.
+ * - RetriableError: a transient failure (network, 5xx, 429). Retry later with backoff.
+ * - PermanentError: the target refused the document for good. Dead-letter it for an operator.
+ * - NotImplementedError: the command or option exists in the design but not in this build.
+ */
+
+export abstract class KontorError extends Error {
+  abstract readonly exitCode: 1 | 2;
+}
+
+export interface SourcePosition {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export interface ConfigIssue extends Partial<SourcePosition> {
+  message: string;
+}
+
+export function formatIssue(issue: ConfigIssue): string {
+  if (!issue.file) return issue.message;
+  if (issue.line === undefined) return `${issue.file}: ${issue.message}`;
+  return `${issue.file}:${issue.line}:${issue.col ?? 1}: ${issue.message}`;
+}
+
+export class ConfigError extends KontorError {
+  override name = 'ConfigError';
+  readonly exitCode = 2;
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+  }
+  static at(position: Partial<SourcePosition>, message: string): ConfigError {
+    return new ConfigError([{ ...position, message }]);
+  }
+}
+
+export class UsageError extends KontorError {
+  override name = 'UsageError';
+  readonly exitCode = 2;
+}
+
+export class NotImplementedError extends KontorError {
+  override name = 'NotImplementedError';
+  readonly exitCode = 2;
+  constructor(what: string, arrivesWith: string) {
+    super(`${what} is not implemented yet (${arrivesWith})`);
+  }
+}
+
+/** One record cannot be turned into documents; it is quarantined with this reason. */
+export class RecordError extends KontorError {
+  override name = 'RecordError';
+  readonly exitCode = 1;
+  constructor(
+    message: string,
+    /** Path of the offending field inside the record, e.g. `line_items[2].total`. */
+    readonly field?: string,
+  ) {
+    super(field ? `${field}: ${message}` : message);
+  }
+}
+
+export class RetriableError extends KontorError {
+  override name = 'RetriableError';
+  readonly exitCode = 1;
+}
+
+export class PermanentError extends KontorError {
+  override name = 'PermanentError';
+  readonly exitCode = 1;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,48 @@
+/**
+ * Claim ready entries for one target in a single statement, so that two processes (the
+ * service and a backfill beside it) can never lease the same entry. On PostgreSQL the
+ * inner select skips rows another instance has locked.
+ *
+ * An entry is ready when it is claimable, due, and whatever it depends on (the customer
+ * before the invoice) is delivered or skipped.
+ */
+import type { Knex } from 'knex';
+import { isPostgres } from '../db/connect.js';
+import { isoAfter, nowIso } from '../db/time.js';
+import { recordTransition } from './events.js';
+import { toEntry, type OutboxEntry } from './states.js';
+
+export interface ClaimOptions {
+  target: string;
+  owner: string;
+  limit: number;
+  leaseMs: number;
+}
+
+export async function claimEntries(db: Knex, options: ClaimOptions): Promise<OutboxEntry[]> {
+  const now = nowIso();
+  const leaseUntil = isoAfter(options.leaseMs);
+  const lock = isPostgres(db) ? 'FOR UPDATE SKIP LOCKED' : '';
+  return db.transaction(async (trx) => {
+    const result: unknown = await trx.raw(
+      `UPDATE outbox_entries
+          SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
+        WHERE id IN (
+          SELECT e.id FROM outbox_entries e
+           WHERE e.target = ?
+             AND e.state IN ('pending', 'retry', 'in_doubt')
+             AND e.available_at <= ?
+             AND (e.depends_on IS NULL OR EXISTS (
+                  SELECT 1 FROM outbox_entries d WHERE d.id = e.depends_on AND d.state IN ('delivered', 'skipped')))
+           ORDER BY e.id
+           LIMIT ?
+           ${lock})
+        RETURNING *`,
+      [options.owner, leaseUntil, now, options.target, now, options.limit],
+    );
+    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Record<string, unknown>[];
+    const entries = rows.map(toEntry).sort((a, b) => a.id - b.id);
+    await recordTransition(trx, entries.map((e) => e.id), null, 'leased', `claimed by ${options.owner}`);
+    return entries;
+  });
+}

@@ -1,0 +1,108 @@
+/**
+ * Store mapped documents and their outbox entries. Runs inside the intake transaction,
+ * together with the source snapshot, so a record is either fully taken in or not at all.
+ */
+import type { Knex } from 'knex';
+import { formatDocumentKey, type BookDocument } from '../books/index.js';
+import { sha256 } from '../db/hash.js';
+import { nowIso } from '../db/time.js';
+import { recordTransition } from './events.js';
+
+export interface StoredDocument {
+  id: number;
+  key: string;
+  /** False when an identical document was already stored. */
+  created: boolean;
+}
+
+/** Hash of what a document says, independent of its revision number. */
+export function documentContentHash(doc: BookDocument): string {
+  const { key, ...content } = doc;
+  return sha256(JSON.stringify({ kind: key.kind, subject: key.subject, content }));
+}
+
+interface DocumentRow {
+  id: number;
+  doc_key: string;
+  revision: number;
+  content_hash: string;
+}
+
+export async function latestRevision(db: Knex, doc: BookDocument): Promise<DocumentRow | undefined> {
+  return (await db('documents')
+    .where({ source: doc.key.source, subject: doc.key.subject, kind: doc.key.kind })
+    .orderBy('revision', 'desc')
+    .first('id', 'doc_key', 'revision', 'content_hash')) as DocumentRow | undefined;
+}
+
+/**
+ * Store `doc` unless its latest revision says the same. With `newRevisionOnChange`
+ * (customers: E2 update), changed content becomes the next revision; otherwise a change
+ * is reported through the returned `changedFrom` and nothing is written.
+ */
+export async function storeDocument(
+  db: Knex,
+  doc: BookDocument,
+  snapshotId: number,
+  newRevisionOnChange: boolean,
+): Promise<StoredDocument | { changedFrom: string }> {
+  const hash = documentContentHash(doc);
+  const latest = await latestRevision(db, doc);
+  if (latest && latest.content_hash === hash) return { id: Number(latest.id), key: latest.doc_key, created: false };
+  if (latest && !newRevisionOnChange) return { changedFrom: latest.doc_key };
+  const revision = latest ? Number(latest.revision) + 1 : doc.key.revision;
+  const stored: BookDocument = { ...doc, key: { ...doc.key, revision } };
+  const key = formatDocumentKey(stored.key);
+  const [row] = (await db('documents')
+    .insert({
+      doc_key: key,
+      source: stored.key.source,
+      subject: stored.key.subject,
+      kind: stored.key.kind,
+      revision,
+      content_hash: hash,
+      snapshot_id: snapshotId,
+      body: JSON.stringify(stored),
+      created_at: nowIso(),
+    })
+    .returning('id')) as { id: number }[];
+  return { id: Number(row!.id), key, created: true };
+}
+
+/** One outbox entry per (target, document); enqueuing twice is a no-op. */
+export async function enqueueEntry(
+  db: Knex,
+  input: { documentId: number; documentKey: string; target: string; dependsOn: number | null },
+): Promise<{ id: number; created: boolean }> {
+  const entryKey = `${input.target}:${input.documentKey}`;
+  const now = nowIso();
+  const inserted = (await db('outbox_entries')
+    .insert({
+      entry_key: entryKey,
+      document_id: input.documentId,
+      target: input.target,
+      state: 'pending',
+      depends_on: input.dependsOn,
+      attempts: 0,
+      verify_first: false,
+      available_at: now,
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict('entry_key')
+    .ignore()
+    .returning('id')) as { id: number }[];
+  if (inserted.length > 0) {
+    const id = Number(inserted[0]!.id);
+    await recordTransition(db, [id], null, 'pending', 'enqueued');
+    return { id, created: true };
+  }
+  const existing = (await db('outbox_entries').where({ entry_key: entryKey }).first('id')) as { id: number };
+  return { id: Number(existing.id), created: false };
+}
+
+export async function loadDocument(db: Knex, documentId: number): Promise<BookDocument> {
+  const row = (await db('documents').where({ id: documentId }).first('body')) as { body: string } | undefined;
+  if (!row) throw new Error(`document ${documentId} does not exist`);
+  return JSON.parse(row.body) as BookDocument;
+}

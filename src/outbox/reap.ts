@@ -1,0 +1,22 @@
+/**
+ * Leases that ran out belong to a worker that died or hung. Its request may have reached
+ * the target, so the entry becomes in-doubt: the next attempt looks it up first.
+ */
+import type { Knex } from 'knex';
+import { nowIso } from '../db/time.js';
+import { recordTransition } from './events.js';
+
+export async function reapExpiredLeases(db: Knex, options: { owner?: string; all?: boolean } = {}): Promise<number[]> {
+  return db.transaction(async (trx) => {
+    const q = trx('outbox_entries').where({ state: 'leased' });
+    if (options.owner) q.andWhere({ lease_owner: options.owner });
+    if (!options.all) q.andWhere('lease_until', '<', nowIso());
+    const ids = ((await q.select('id')) as { id: number }[]).map((r) => Number(r.id));
+    if (ids.length === 0) return [];
+    await trx('outbox_entries')
+      .whereIn('id', ids)
+      .update({ state: 'in_doubt', verify_first: true, lease_owner: null, lease_until: null, updated_at: nowIso() });
+    await recordTransition(trx, ids, 'leased', 'in_doubt', options.all ? 'released at shutdown while in flight' : 'lease expired');
+    return ids;
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * The outcomes of one delivery attempt. Each update is guarded by the lease owner, so a
+ * worker whose lease was reaped cannot overwrite what another worker decided since.
+ */
+import type { Knex } from 'knex';
+import { isoAfter, nowIso } from '../db/time.js';
+import { recordTransition } from './events.js';
+import type { OutboxEntry, OutboxState } from './states.js';
+
+async function settle(
+  db: Knex,
+  entry: OutboxEntry,
+  to: OutboxState,
+  cause: string,
+  fields: Record<string, unknown>,
+): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const changed = await trx('outbox_entries')
+      .where({ id: entry.id, state: 'leased', lease_owner: entry.lease_owner })
+      .update({ state: to, lease_owner: null, lease_until: null, updated_at: nowIso(), ...fields });
+    if (changed === 0) return false;
+    await recordTransition(trx, [entry.id], 'leased', to, cause);
+    return true;
+  });
+}
+
+export function markDelivered(db: Knex, entry: OutboxEntry, externalId: string, cause = 'delivered'): Promise<boolean> {
+  return settle(db, entry, 'delivered', cause, { external_id: externalId, verify_first: false, last_error: null });
+}
+
+export function markRetry(db: Knex, entry: OutboxEntry, error: string, delayMs: number): Promise<boolean> {
+  return settle(db, entry, 'retry', `retry in ${Math.round(delayMs / 1000)} s: ${error}`, {
+    last_error: error,
+    available_at: isoAfter(delayMs),
+  });
+}
+
+export function markInDoubt(db: Knex, entry: OutboxEntry, cause: string): Promise<boolean> {
+  return settle(db, entry, 'in_doubt', cause, { verify_first: true, last_error: cause });
+}
+
+export function markDead(db: Knex, entry: OutboxEntry, reason: string): Promise<boolean> {
+  return settle(db, entry, 'dead', reason, { last_error: reason });
+}
+
+/**
+ * Exponential backoff with jitter: 5 s, 10 s, 20 s … capped at one hour, each ±20 %.
+ * Jitter spreads retries of many entries that failed together.
+ */
+export function backoffMs(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(5_000 * 2 ** Math.max(0, attempt - 1), 3_600_000);
+  return Math.round(base * (0.8 + 0.4 * random()));
+}

@@ -1,0 +1,148 @@
+/**
+ * Delivery: claim ready outbox entries per target and hand their documents to the target
+ * adapter, turning each outcome into the next outbox state. No database transaction is
+ * open while a target is being called.
+ */
+import { randomUUID } from 'node:crypto';
+import { BooksError } from '../books/index.js';
+import { errorMessage, PermanentError, RetriableError } from '../errors.js';
+import { claimEntries } from '../outbox/claim.js';
+import { loadDocument } from '../outbox/enqueue.js';
+import { reapExpiredLeases } from '../outbox/reap.js';
+import { backoffMs, markDead, markDelivered, markInDoubt, markRetry } from '../outbox/settle.js';
+import type { OutboxEntry } from '../outbox/states.js';
+import type { Runtime } from './runtime.js';
+
+export interface DeliveryStats {
+  delivered: number;
+  retrying: number;
+  inDoubt: number;
+  dead: number;
+}
+
+export function emptyDeliveryStats(): DeliveryStats {
+  return { delivered: 0, retrying: 0, inDoubt: 0, dead: 0 };
+}
+
+export interface DelivererOptions {
+  batchSize?: number;
+  leaseMs?: number;
+  maxAttempts?: number;
+}
+
+export class Deliverer {
+  /** Identifies this process's leases. */
+  readonly owner = `kontor-${process.pid}-${randomUUID().slice(0, 8)}`;
+  private stopping = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly batchSize: number;
+  private readonly leaseMs: number;
+  private readonly maxAttempts: number;
+
+  constructor(
+    private readonly rt: Runtime,
+    options: DelivererOptions = {},
+  ) {
+    this.batchSize = options.batchSize ?? 20;
+    this.leaseMs = options.leaseMs ?? 120_000;
+    this.maxAttempts = options.maxAttempts ?? 10;
+  }
+
+  /** Stop claiming new work; entries already claimed finish. */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  get busy(): boolean {
+    return this.inFlight.size > 0;
+  }
+
+  /** Wait for in-flight deliveries; after `graceMs` release the rest as in-doubt. */
+  async settle(graceMs: number): Promise<number> {
+    const all = Promise.allSettled([...this.inFlight]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!timedOut) return 0;
+    const released = await reapExpiredLeases(this.rt.db, { owner: this.owner, all: true });
+    if (released.length > 0) this.rt.logger.warn(`shutdown: ${released.length} deliveries still in flight were marked in-doubt`);
+    return released.length;
+  }
+
+  /** Deliver everything that is ready now, for every target (or one). */
+  async drain(target?: string): Promise<DeliveryStats> {
+    const stats = emptyDeliveryStats();
+    const reaped = await reapExpiredLeases(this.rt.db);
+    if (reaped.length > 0) this.rt.logger.warn(`${reaped.length} expired leases are now in-doubt and will be looked up before resending`);
+    const names = target ? [target] : [...this.rt.targets.keys()];
+    for (const name of names) {
+      while (!this.stopping) {
+        const entries = await claimEntries(this.rt.db, { target: name, owner: this.owner, limit: this.batchSize, leaseMs: this.leaseMs });
+        if (entries.length === 0) break;
+        for (const entry of entries) {
+          const work = this.deliverOne(entry, stats);
+          this.inFlight.add(work);
+          try {
+            await work;
+          } finally {
+            this.inFlight.delete(work);
+          }
+        }
+      }
+    }
+    return stats;
+  }
+
+  private async deliverOne(entry: OutboxEntry, stats: DeliveryStats): Promise<void> {
+    const { db, logger } = this.rt;
+    const target = this.rt.targets.get(entry.target);
+    const log = logger.child({ target: entry.target, outbox: entry.id });
+    if (!target) {
+      await markDead(db, entry, `target "${entry.target}" is no longer configured`);
+      stats.dead++;
+      return;
+    }
+    const doc = await loadDocument(db, entry.document_id);
+    try {
+      if (entry.verify_first) {
+        const found = await target.lookup(doc);
+        if (found) {
+          await markDelivered(db, entry, found.externalId, 'found at the target by the in-doubt lookup');
+          stats.delivered++;
+          return;
+        }
+      }
+      const delivered = await target.deliver(doc);
+      await markDelivered(db, entry, delivered.externalId);
+      stats.delivered++;
+      log.debug(`delivered ${doc.kind} ${doc.number} as ${delivered.externalId}`, { document: entry.document_id });
+    } catch (error) {
+      const message = errorMessage(error);
+      if (error instanceof PermanentError || error instanceof BooksError) {
+        await markDead(db, entry, message);
+        stats.dead++;
+        log.error(`${doc.kind} ${doc.number} refused: ${message}`);
+      } else if (error instanceof RetriableError) {
+        if (entry.attempts >= this.maxAttempts) {
+          await markDead(db, entry, `gave up after ${entry.attempts} attempts: ${message}`);
+          stats.dead++;
+          log.error(`${doc.kind} ${doc.number}: gave up after ${entry.attempts} attempts: ${message}`);
+        } else {
+          await markRetry(db, entry, message, backoffMs(entry.attempts));
+          stats.retrying++;
+          log.warn(`${doc.kind} ${doc.number}: will retry: ${message}`);
+        }
+      } else {
+        // The target may or may not have it: look it up before sending again.
+        await markInDoubt(db, entry, `outcome unknown: ${message}`);
+        stats.inDoubt++;
+        log.warn(`${doc.kind} ${doc.number}: outcome unknown, will look it up before resending: ${message}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Intake: pull records from a source and take each one in, in one transaction per record:
+ * the snapshot, the mapped documents and their outbox entries together. A record that
+ * cannot be mapped is quarantined with its reason and the pull goes on.
+ */
+import type { Knex } from 'knex';
+import { BooksError, type BookDocument } from '../books/index.js';
+import { sha256 } from '../db/hash.js';
+import { RecordError } from '../errors.js';
+import { mapOrder, type MapOutcome } from '../mapping/map-order.js';
+import { enqueueEntry, storeDocument } from '../outbox/enqueue.js';
+import type { CanonicalOrder } from '../sources/order.js';
+import type { SourceRecord } from '../sources/types.js';
+import { readCursor, saveCursor } from '../store/cursors.js';
+import { isQuarantined, quarantineRecord, resolveQuarantine } from '../store/quarantine.js';
+import { hasSnapshot, insertSnapshot } from '../store/snapshots.js';
+import type { Runtime, SourceBinding } from './runtime.js';
+
+export interface IntakeStats {
+  source: string;
+  read: number;
+  /** Records that produced new documents. */
+  booked: number;
+  documents: number;
+  unchanged: number;
+  skipped: number;
+  quarantined: number;
+}
+
+export interface PullWindow {
+  /** Inclusive lower bound on the order's creation time (ISO). */
+  from: string;
+  /** Exclusive upper bound. */
+  to: string;
+}
+
+export interface IntakeOptions {
+  /** Ignore the cursor and read everything (backfill). The cursor is not moved. */
+  window?: PullWindow;
+  /** Map and report, write nothing. */
+  dryRun?: (record: SourceRecord, outcome: MapOutcome | { kind: 'quarantined'; reason: string }) => void;
+  /** Stop between records once aborted (shutdown). */
+  signal?: AbortSignal;
+}
+
+export type RecordOutcome = 'booked' | 'unchanged' | 'skipped' | 'quarantined' | 'outside-window';
+
+function emptyStats(source: string): IntakeStats {
+  return { source, read: 0, booked: 0, documents: 0, unchanged: 0, skipped: 0, quarantined: 0 };
+}
+
+export async function pullSource(rt: Runtime, sourceName: string, options: IntakeOptions = {}): Promise<IntakeStats> {
+  const binding = rt.sources.get(sourceName);
+  if (!binding) throw new Error(`unknown source ${sourceName}`);
+  const stats = emptyStats(sourceName);
+  const log = rt.logger.child({ source: sourceName });
+  const cursor = options.window || options.dryRun ? null : await readCursor(rt.db, sourceName);
+  for await (const record of binding.adapter.pull({ cursor })) {
+    if (options.signal?.aborted) break;
+    stats.read++;
+    const { outcome, documents } = await takeIn(rt, binding, record, options);
+    stats.documents += documents;
+    if (outcome === 'outside-window') stats.read--;
+    else stats[outcome]++;
+    if (outcome === 'booked') log.debug(`order ${record.id} booked`, { order: record.id });
+    if (record.checkpoint && !options.window && !options.dryRun) await saveCursor(rt.db, sourceName, record.checkpoint);
+  }
+  return stats;
+}
+
+function mapRecord(binding: SourceBinding, record: SourceRecord): { order: CanonicalOrder; outcome: MapOutcome } {
+  const order = binding.adapter.parse(record);
+  return { order, outcome: mapOrder(order, binding.mapping) };
+}
+
+function inWindow(order: CanonicalOrder, window: PullWindow | undefined): boolean {
+  return !window || (order.createdAt >= window.from && order.createdAt < window.to);
+}
+
+/** Take in one record. Exported for replaying quarantined records. */
+export async function takeIn(
+  rt: Runtime,
+  binding: SourceBinding,
+  record: SourceRecord,
+  options: IntakeOptions = {},
+): Promise<{ outcome: RecordOutcome; documents: number }> {
+  const result = (outcome: RecordOutcome, documents = 0) => ({ outcome, documents });
+  const source = binding.config.name;
+  const contentHash = sha256(record.raw);
+  const log = rt.logger.child({ source, order: record.id });
+
+  if (!options.dryRun) {
+    if ((await hasSnapshot(rt.db, source, record.id, contentHash)) || (await isQuarantined(rt.db, source, record.id, contentHash))) {
+      return result('unchanged');
+    }
+  }
+
+  let mapped: { order: CanonicalOrder; outcome: MapOutcome };
+  try {
+    mapped = mapRecord(binding, record);
+  } catch (error) {
+    if (!(error instanceof RecordError || error instanceof BooksError)) throw error;
+    if (options.dryRun) {
+      options.dryRun(record, { kind: 'quarantined', reason: error.message });
+      return result('quarantined');
+    }
+    await quarantine(rt, source, record, contentHash, error);
+    return result('quarantined');
+  }
+  if (!inWindow(mapped.order, options.window)) return result('outside-window');
+  if (options.dryRun) {
+    options.dryRun(record, mapped.outcome);
+    return mapped.outcome.kind === 'skipped' ? result('skipped') : result('booked', 2);
+  }
+
+  try {
+    const created = await rt.db.transaction(async (trx) => {
+      const snapshotId = await insertSnapshot(trx, { source, recordId: record.id, contentHash, raw: record.raw, origin: record.origin });
+      await resolveQuarantine(trx, source, record.id, `superseded by version ${contentHash.slice(0, 12)}`);
+      if (mapped.outcome.kind === 'skipped') return -1;
+      return enqueueOrder(trx, binding, snapshotId, [mapped.outcome.customer, mapped.outcome.invoice]);
+    });
+    if (created < 0) {
+      log.debug(`order ${record.id} skipped: ${mapped.outcome.kind === 'skipped' ? mapped.outcome.reason : ''}`);
+      return result('skipped');
+    }
+    return created > 0 ? result('booked', created) : result('unchanged');
+  } catch (error) {
+    if (!(error instanceof RecordError)) throw error;
+    await quarantine(rt, source, record, contentHash, error);
+    return result('quarantined');
+  }
+}
+
+/**
+ * Store documents in order (each depends on the one before: customer before invoice) and
+ * give each target an outbox entry. Answers how many documents were new.
+ */
+async function enqueueOrder(trx: Knex, binding: SourceBinding, snapshotId: number, documents: BookDocument[]): Promise<number> {
+  let created = 0;
+  const previous = new Map<string, number | null>(binding.config.targets.map((t) => [t, null]));
+  for (const doc of documents) {
+    const stored = await storeDocument(trx, doc, snapshotId, doc.kind === 'customer');
+    if ('changedFrom' in stored) {
+      throw new RecordError(
+        `the order changed after ${stored.changedFrom} was booked; correction documents (credit note or storno) arrive with issue #8, so this version waits here`,
+      );
+    }
+    if (stored.created) created++;
+    for (const target of binding.config.targets) {
+      const entry = await enqueueEntry(trx, { documentId: stored.id, documentKey: stored.key, target, dependsOn: previous.get(target) ?? null });
+      previous.set(target, entry.id);
+    }
+  }
+  return created;
+}
+
+async function quarantine(rt: Runtime, source: string, record: SourceRecord, contentHash: string, error: RecordError | BooksError): Promise<void> {
+  const field = error instanceof RecordError ? error.field : undefined;
+  const reason = error instanceof RecordError && error.field ? error.message.slice(error.field.length + 2) : error.message;
+  await quarantineRecord(rt.db, { source, recordId: record.id, contentHash, reason, field, origin: record.origin, raw: record.raw });
+  rt.logger.child({ source, order: record.id }).warn(`order ${record.id} quarantined (${record.origin}): ${field ? `${field}: ` : ''}${reason}`);
+}
+

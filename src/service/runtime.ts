@@ -1,0 +1,71 @@
+/**
+ * Wiring: from a loaded config to open storage, source adapters with their mappings, and
+ * target adapters. Everything that needs "the running kontor" takes a Runtime.
+ */
+import type { Knex } from 'knex';
+import type { Config, ResolvedSource, ResolvedTarget } from '../config/load.js';
+import { openDatabase } from '../db/connect.js';
+import { migrateLatest } from '../db/migrate.js';
+import { NotImplementedError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { loadMapping, type Mapping } from '../mapping/load.js';
+import { FileSource } from '../sources/file.js';
+import type { SourceAdapter } from '../sources/types.js';
+import { JournalTarget } from '../targets/journal.js';
+import type { TargetAdapter } from '../targets/types.js';
+
+export interface SourceBinding {
+  config: ResolvedSource;
+  adapter: SourceAdapter;
+  mapping: Mapping;
+}
+
+export interface Runtime {
+  config: Config;
+  db: Knex;
+  logger: Logger;
+  sources: Map<string, SourceBinding>;
+  targets: Map<string, TargetAdapter>;
+}
+
+export function createSource(source: ResolvedSource): SourceAdapter {
+  switch (source.config.type) {
+    case 'file':
+      return new FileSource({ name: source.name, folder: source.path, format: source.config.format });
+  }
+}
+
+export function createTarget(target: ResolvedTarget, db: Knex): TargetAdapter {
+  switch (target.config.type) {
+    case 'journal':
+      return new JournalTarget(target.name, db, target.config.transfer_account);
+    case 'runmyaccounts':
+      throw new NotImplementedError(`target "${target.name}": delivery to Run my Accounts`, 'it arrives with issue #6');
+    case 'billecta':
+      throw new NotImplementedError(`target "${target.name}": delivery to Billecta`, 'it arrives with issue #7');
+  }
+}
+
+/** Mappings of every source, loaded and checked (ConfigError on the first broken file). */
+export function loadMappings(config: Config): Map<string, Mapping> {
+  return new Map(config.sources.map((s) => [s.name, loadMapping(s.mappingPath)]));
+}
+
+export async function openRuntime(config: Config, logger: Logger, options: { migrate?: boolean } = {}): Promise<Runtime> {
+  const mappings = loadMappings(config);
+  const db = openDatabase(config.database);
+  try {
+    if (options.migrate !== false) {
+      const { applied } = await migrateLatest(db);
+      if (applied.length > 0) logger.info(`database migrated: ${applied.join(', ')}`);
+    }
+    const targets = new Map(config.targets.map((t) => [t.name, createTarget(t, db)]));
+    const sources = new Map(
+      config.sources.map((s) => [s.name, { config: s, adapter: createSource(s), mapping: mappings.get(s.name)! }]),
+    );
+    return { config, db, logger, sources, targets };
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+}

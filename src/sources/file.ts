@@ -1,0 +1,128 @@
+/**
+ * The file source: a folder of order JSON (`*.json`: one order or a list of orders) and
+ * JSON Lines (`*.jsonl`: one order per line), in a shop's own format.
+ *
+ * Cursor: `<mtime ms>|<file name>` of the last file read completely. Files are read in
+ * (mtime, name) order, so a file dropped or rewritten later is picked up on the next pull.
+ * Write files atomically (write elsewhere, then rename into the folder).
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { displayPath } from '../config/yaml.js';
+import { parseWooCommerceOrder } from './woocommerce-order.js';
+import type { CanonicalOrder } from './order.js';
+import type { PullOptions, SourceAdapter, SourceRecord } from './types.js';
+import { RecordError } from '../errors.js';
+
+export interface FileSourceOptions {
+  name: string;
+  folder: string;
+  format: 'woocommerce';
+}
+
+interface FileEntry {
+  name: string;
+  mtimeMs: number;
+}
+
+const ORDER_FILE = /\.(json|jsonl)$/i;
+
+function checkpointOf(entry: FileEntry): string {
+  return `${String(entry.mtimeMs).padStart(15, '0')}|${entry.name}`;
+}
+
+/** Line and column of a JSON.parse error, when Node names a position. */
+function jsonErrorAt(text: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const m = /position (\d+)/.exec(message);
+  if (!m) return message;
+  const offset = Number(m[1]);
+  const before = text.slice(0, offset).split('\n');
+  return `${before.length}:${before[before.length - 1]!.length + 1}: invalid JSON (${message.replace(/ in JSON at position \d+.*$/, '')})`;
+}
+
+function recordsOfText(fileLabel: string, text: string, jsonLines: boolean): SourceRecord[] {
+  const idOf = (value: unknown, fallback: string): string =>
+    value && typeof value === 'object' && 'id' in value && (typeof value.id === 'number' || typeof value.id === 'string')
+      ? String(value.id)
+      : fallback;
+  if (jsonLines) {
+    const records: SourceRecord[] = [];
+    text.split('\n').forEach((line, i) => {
+      if (line.trim() === '') return;
+      const origin = `${fileLabel}:${i + 1}`;
+      try {
+        const value: unknown = JSON.parse(line);
+        records.push({ id: idOf(value, origin), raw: JSON.stringify(value), origin });
+      } catch (error) {
+        records.push({ id: origin, raw: line, origin, readError: `${origin}:${jsonErrorAt(line, error).replace(/^1:/, '')}` });
+      }
+    });
+    return records;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return [{ id: fileLabel, raw: text, origin: fileLabel, readError: `${fileLabel}:${jsonErrorAt(text, error)}` }];
+  }
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((item, i) => {
+    const origin = Array.isArray(value) ? `${fileLabel}[${i}]` : fileLabel;
+    return { id: idOf(item, origin), raw: JSON.stringify(item), origin };
+  });
+}
+
+export class FileSource implements SourceAdapter {
+  readonly type = 'file';
+  readonly name: string;
+  private readonly folder: string;
+  private readonly format: 'woocommerce';
+
+  constructor(options: FileSourceOptions) {
+    this.name = options.name;
+    this.folder = options.folder;
+    this.format = options.format;
+  }
+
+  private async files(): Promise<FileEntry[]> {
+    const names = (await readdir(this.folder)).filter((n) => ORDER_FILE.test(n));
+    const entries = await Promise.all(
+      names.map(async (name) => ({ name, mtimeMs: Math.floor((await stat(path.join(this.folder, name))).mtimeMs) })),
+    );
+    return entries.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  private async read(entry: FileEntry): Promise<SourceRecord[]> {
+    const full = path.join(this.folder, entry.name);
+    const text = await readFile(full, 'utf8');
+    return recordsOfText(displayPath(full), text, /\.jsonl$/i.test(entry.name));
+  }
+
+  async *pull({ cursor }: PullOptions): AsyncIterable<SourceRecord> {
+    for (const entry of await this.files()) {
+      const checkpoint = checkpointOf(entry);
+      if (cursor !== null && checkpoint <= cursor) continue;
+      const records = await this.read(entry);
+      for (let i = 0; i < records.length; i++) {
+        yield i === records.length - 1 ? { ...records[i]!, checkpoint } : records[i]!;
+      }
+    }
+  }
+
+  async fetch(id: string): Promise<SourceRecord | null> {
+    for (const entry of (await this.files()).reverse()) {
+      const hit = (await this.read(entry)).find((r) => r.id === id);
+      if (hit) return hit;
+    }
+    return null;
+  }
+
+  parse(record: SourceRecord): CanonicalOrder {
+    if (record.readError) throw new RecordError(record.readError);
+    switch (this.format) {
+      case 'woocommerce':
+        return parseWooCommerceOrder(this.name, JSON.parse(record.raw));
+    }
+  }
+}

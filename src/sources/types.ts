@@ -1,0 +1,37 @@
+/**
+ * The one small interface every source adapter implements, and the cursor contract.
+ *
+ * Cursor contract: `pull` yields records in cursor order. A record may carry a
+ * `checkpoint`: once that record and every record before it are stored, the service saves
+ * the checkpoint, and the next pull resumes after it. Records without a checkpoint never
+ * move the cursor (for example all but the last record of one file). Re-reading a record
+ * is harmless: intake is idempotent on (source, record id, content hash).
+ */
+import type { CanonicalOrder } from './order.js';
+
+export interface SourceRecord {
+  /** The shop's id of the record (order id). */
+  id: string;
+  /** The record as canonical JSON text; its hash detects changes. */
+  raw: string;
+  /** Where the record came from, for people: `examples/orders/wc-order-1001.json`. */
+  origin: string;
+  checkpoint?: string;
+  /** Set when the record could not even be read (broken JSON); it is quarantined as is. */
+  readError?: string;
+}
+
+export interface PullOptions {
+  /** Resume after this checkpoint; null pulls everything. */
+  cursor: string | null;
+}
+
+export interface SourceAdapter {
+  readonly name: string;
+  readonly type: string;
+  pull(options: PullOptions): AsyncIterable<SourceRecord>;
+  /** The current version of one record, or null if the source no longer has it. */
+  fetch(id: string): Promise<SourceRecord | null>;
+  /** Turn a record into the canonical order; throws RecordError naming the field. */
+  parse(record: SourceRecord): CanonicalOrder;
+}

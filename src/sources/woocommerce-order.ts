@@ -1,0 +1,230 @@
+/**
+ * WooCommerce REST v3 order JSON → canonical order.
+ *
+ * WooCommerce reports line amounts net with separate tax even when the shop's prices
+ * include VAT; coupons are already taken off line `total`s. Money strings are parsed
+ * exactly; anything unparsable rejects the record naming the field.
+ */
+import { BooksError, currencyExponent, isKnownCurrency, parseDecimal, vatRate, ZERO, type Minor, type ParseOptions, type VatRate } from '../books/index.js';
+import { RecordError } from '../errors.js';
+import type { CanonicalOrder, OrderAddress, OrderLine, OrderTaxTotal } from './order.js';
+
+type Json = Record<string, unknown>;
+
+/** Meta keys under which the common VAT-number plugins store the customer's VAT id. */
+const VAT_ID_META_KEYS = ['_billing_vat_id', 'billing_vat_id', '_vat_number', 'vat_number', '_billing_vat_number', '_billing_vat'];
+
+class Reader {
+  constructor(readonly exponent: number) {}
+
+  object(parent: Json, key: string, path: string): Json {
+    const v = parent[key];
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new RecordError('expected an object', path);
+    return v as Json;
+  }
+
+  array(parent: Json, key: string, path: string, optional = false): Json[] {
+    const v = parent[key];
+    if (v === undefined && optional) return [];
+    if (!Array.isArray(v)) throw new RecordError('expected a list', path);
+    return v as Json[];
+  }
+
+  text(parent: Json, key: string, path: string, optional = false): string {
+    const v = parent[key];
+    if ((v === undefined || v === null) && optional) return '';
+    if (typeof v === 'number') return String(v);
+    if (typeof v !== 'string') throw new RecordError('expected text', path);
+    return v;
+  }
+
+  money(parent: Json, key: string, path: string, options: ParseOptions = {}): Minor {
+    const v = parent[key];
+    if (v === undefined || v === null) {
+      if (options.emptyIsZero) return ZERO;
+      throw new RecordError('amount is missing', path);
+    }
+    if (typeof v !== 'string' && typeof v !== 'number') throw new RecordError(`expected a decimal amount, got ${JSON.stringify(v)}`, path);
+    try {
+      return parseDecimal(v, this.exponent, options);
+    } catch (error) {
+      throw new RecordError((error as BooksError).message, path);
+    }
+  }
+
+  utc(parent: Json, key: string, path: string, optional = false): string | null {
+    const v = parent[key];
+    if ((v === undefined || v === null || v === '') && optional) return null;
+    if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/.test(v)) {
+      throw new RecordError('expected a GMT timestamp like 2026-10-24T19:47:09', path);
+    }
+    // WooCommerce's *_gmt fields are UTC without a zone designator.
+    const iso = /[zZ]|[+-]\d{2}:?\d{2}$/.test(v) ? v : `${v}Z`;
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) throw new RecordError(`"${v}" is not a valid timestamp`, path);
+    return date.toISOString();
+  }
+}
+
+function address(r: Reader, billing: Json, path: string): OrderAddress {
+  return {
+    street: r.text(billing, 'address_1', `${path}.address_1`, true),
+    street2: r.text(billing, 'address_2', `${path}.address_2`, true),
+    zipcode: r.text(billing, 'postcode', `${path}.postcode`, true),
+    city: r.text(billing, 'city', `${path}.city`, true),
+    state: r.text(billing, 'state', `${path}.state`, true),
+    country: r.text(billing, 'country', `${path}.country`, true),
+  };
+}
+
+function ratesById(r: Reader, order: Json): Map<string, { rate: VatRate; label: string; index: number }> {
+  const rates = new Map<string, { rate: VatRate; label: string; index: number }>();
+  r.array(order, 'tax_lines', 'tax_lines', true).forEach((line, i) => {
+    const path = `tax_lines[${i}]`;
+    const id = r.text(line, 'rate_id', `${path}.rate_id`);
+    const percent = line.rate_percent;
+    if (typeof percent !== 'number' && typeof percent !== 'string') {
+      throw new RecordError(
+        'no rate_percent: the shop is older than WooCommerce 3.7 or a plugin removed it; kontor cannot tell the VAT rate',
+        `${path}.rate_percent`,
+      );
+    }
+    let rate: VatRate;
+    try {
+      rate = vatRate(percent);
+    } catch (error) {
+      throw new RecordError((error as Error).message, `${path}.rate_percent`);
+    }
+    rates.set(id, { rate, label: r.text(line, 'label', `${path}.label`, true) || r.text(line, 'rate_code', `${path}.rate_code`, true), index: i });
+  });
+  return rates;
+}
+
+function lineRate(r: Reader, line: Json, path: string, rates: Map<string, { rate: VatRate }>): VatRate {
+  const taxes = r.array(line, 'taxes', `${path}.taxes`, true);
+  const used = taxes.filter((t, i) => r.money(t, 'total', `${path}.taxes[${i}].total`, { emptyIsZero: true, rounding: 'half-up' }) !== 0);
+  if (used.length === 0) {
+    // A line without tax is either exempt or untaxed; its rate is 0 %.
+    return vatRate(0);
+  }
+  if (used.length > 1) throw new RecordError('several VAT rates on one line (compound tax) are not supported', `${path}.taxes`);
+  const id = r.text(used[0]!, 'id', `${path}.taxes[0].id`);
+  const found = rates.get(id);
+  if (!found) throw new RecordError(`tax rate id ${id} is not listed in tax_lines`, `${path}.taxes`);
+  return found.rate;
+}
+
+export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOrder {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RecordError('an order must be a JSON object');
+  const order = raw as Json;
+  const currency = typeof order.currency === 'string' ? order.currency : '';
+  if (!isKnownCurrency(currency)) throw new RecordError(`unknown currency ${JSON.stringify(order.currency)}`, 'currency');
+  const r = new Reader(currencyExponent(currency));
+  const rates = ratesById(r, order);
+  const lines: OrderLine[] = [];
+
+  r.array(order, 'line_items', 'line_items').forEach((item, i) => {
+    const path = `line_items[${i}]`;
+    const quantity = item.quantity;
+    if (typeof quantity !== 'number' || !Number.isInteger(quantity)) throw new RecordError('quantity must be a whole number', `${path}.quantity`);
+    lines.push({
+      kind: 'product',
+      ref: r.text(item, 'id', `${path}.id`),
+      field: path,
+      sku: r.text(item, 'sku', `${path}.sku`, true),
+      name: r.text(item, 'name', `${path}.name`),
+      quantity,
+      netBeforeDiscount: r.money(item, 'subtotal', `${path}.subtotal`),
+      net: r.money(item, 'total', `${path}.total`),
+      tax: r.money(item, 'total_tax', `${path}.total_tax`, { emptyIsZero: true }),
+      vatRate: lineRate(r, item, path, rates),
+    });
+  });
+
+  r.array(order, 'shipping_lines', 'shipping_lines', true).forEach((item, i) => {
+    const path = `shipping_lines[${i}]`;
+    const net = r.money(item, 'total', `${path}.total`);
+    lines.push({
+      kind: 'shipping',
+      ref: r.text(item, 'id', `${path}.id`),
+      field: path,
+      sku: r.text(item, 'method_id', `${path}.method_id`, true),
+      name: r.text(item, 'method_title', `${path}.method_title`, true) || 'Shipping',
+      quantity: 1,
+      netBeforeDiscount: net,
+      net,
+      tax: r.money(item, 'total_tax', `${path}.total_tax`, { emptyIsZero: true }),
+      vatRate: lineRate(r, item, path, rates),
+    });
+  });
+
+  r.array(order, 'fee_lines', 'fee_lines', true).forEach((item, i) => {
+    const path = `fee_lines[${i}]`;
+    const net = r.money(item, 'total', `${path}.total`);
+    lines.push({
+      kind: 'fee',
+      ref: r.text(item, 'id', `${path}.id`),
+      field: path,
+      sku: '',
+      name: r.text(item, 'name', `${path}.name`, true) || 'Fee',
+      quantity: 1,
+      netBeforeDiscount: net,
+      net,
+      tax: r.money(item, 'total_tax', `${path}.total_tax`, { emptyIsZero: true }),
+      vatRate: lineRate(r, item, path, rates),
+    });
+  });
+
+  const billing = r.object(order, 'billing', 'billing');
+  const meta = r.array(order, 'meta_data', 'meta_data', true);
+  const vatMeta = meta.find((m) => typeof m.key === 'string' && VAT_ID_META_KEYS.includes(m.key) && typeof m.value === 'string' && m.value.trim() !== '');
+  const customerId = order.customer_id;
+  const taxTotals: OrderTaxTotal[] = [...rates.values()].map(({ rate, label, index }) => {
+    const line = r.array(order, 'tax_lines', 'tax_lines')[index]!;
+    const path = `tax_lines[${index}]`;
+    const items = r.money(line, 'tax_total', `${path}.tax_total`, { emptyIsZero: true });
+    const shipping = r.money(line, 'shipping_tax_total', `${path}.shipping_tax_total`, { emptyIsZero: true });
+    return { rate, label, tax: (items + shipping) as Minor };
+  });
+
+  const paymentMethod = r.text(order, 'payment_method', 'payment_method', true);
+  const createdAt = r.utc(order, 'date_created_gmt', 'date_created_gmt')!;
+  return {
+    source,
+    id: r.text(order, 'id', 'id'),
+    number: r.text(order, 'number', 'number', true) || r.text(order, 'id', 'id'),
+    status: r.text(order, 'status', 'status'),
+    test: false,
+    createdAt,
+    updatedAt: r.utc(order, 'date_modified_gmt', 'date_modified_gmt', true) ?? createdAt,
+    currency,
+    pricesIncludeTax: order.prices_include_tax === true,
+    customer: {
+      id: typeof customerId === 'number' && customerId > 0 ? String(customerId) : null,
+      email: r.text(billing, 'email', 'billing.email', true),
+      firstName: r.text(billing, 'first_name', 'billing.first_name', true),
+      lastName: r.text(billing, 'last_name', 'billing.last_name', true),
+      company: r.text(billing, 'company', 'billing.company', true),
+      phone: r.text(billing, 'phone', 'billing.phone', true),
+      vatId: vatMeta ? String(vatMeta.value).trim() : '',
+      billing: address(r, billing, 'billing'),
+    },
+    lines,
+    coupons: r.array(order, 'coupon_lines', 'coupon_lines', true).map((c, i) => ({
+      code: r.text(c, 'code', `coupon_lines[${i}].code`, true),
+      discount: r.money(c, 'discount', `coupon_lines[${i}].discount`, { emptyIsZero: true }),
+      discountTax: r.money(c, 'discount_tax', `coupon_lines[${i}].discount_tax`, { emptyIsZero: true }),
+    })),
+    taxTotals,
+    totalTax: r.money(order, 'total_tax', 'total_tax'),
+    total: r.money(order, 'total', 'total'),
+    payment: paymentMethod
+      ? {
+          method: paymentMethod,
+          title: r.text(order, 'payment_method_title', 'payment_method_title', true),
+          transactionId: r.text(order, 'transaction_id', 'transaction_id', true),
+          paidAt: r.utc(order, 'date_paid_gmt', 'date_paid_gmt', true),
+        }
+      : null,
+  };
+}

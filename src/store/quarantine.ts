@@ -1,0 +1,67 @@
+/**
+ * Quarantine: source records that could not become documents, kept whole with the reason,
+ * until a fixed version arrives or an operator replays them after fixing the mapping.
+ */
+import type { Knex } from 'knex';
+import { nowIso } from '../db/time.js';
+
+export interface QuarantineInput {
+  source: string;
+  recordId: string;
+  contentHash: string;
+  reason: string;
+  field?: string | undefined;
+  origin: string;
+  raw: string;
+}
+
+export interface QuarantineRow {
+  id: number;
+  source: string;
+  record_id: string;
+  content_hash: string;
+  reason: string;
+  field: string | null;
+  origin: string;
+  raw: string;
+  created_at: string;
+  resolved_at: string | null;
+  resolution: string | null;
+}
+
+export async function isQuarantined(db: Knex, source: string, recordId: string, contentHash: string): Promise<boolean> {
+  const row = await db('quarantine').where({ source, record_id: recordId, content_hash: contentHash }).whereNull('resolved_at').first('id');
+  return row !== undefined;
+}
+
+export async function quarantineRecord(db: Knex, q: QuarantineInput): Promise<void> {
+  await db('quarantine')
+    .insert({
+      source: q.source,
+      record_id: q.recordId,
+      content_hash: q.contentHash,
+      reason: q.reason,
+      field: q.field ?? null,
+      origin: q.origin,
+      raw: q.raw,
+      created_at: nowIso(),
+    })
+    .onConflict(['source', 'record_id', 'content_hash'])
+    .merge({ reason: q.reason, field: q.field ?? null, resolved_at: null, resolution: null });
+}
+
+/** Close every open quarantine row of a record, e.g. because a newer version went through. */
+export async function resolveQuarantine(db: Knex, source: string, recordId: string, resolution: string): Promise<number> {
+  return db('quarantine').where({ source, record_id: recordId }).whereNull('resolved_at').update({ resolved_at: nowIso(), resolution });
+}
+
+export async function listQuarantine(db: Knex, options: { source?: string; includeResolved?: boolean } = {}): Promise<QuarantineRow[]> {
+  const q = db('quarantine').select('*').orderBy('id');
+  if (options.source) q.where({ source: options.source });
+  if (!options.includeResolved) q.whereNull('resolved_at');
+  return (await q) as QuarantineRow[];
+}
+
+export async function getQuarantined(db: Knex, id: number): Promise<QuarantineRow | undefined> {
+  return (await db('quarantine').where({ id }).first()) as QuarantineRow | undefined;
+}
