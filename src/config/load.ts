@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { BASE_URLS, configSchema, type EnvironmentName, type RawConfig, type SourceConfig, type TargetConfig } from './schema.js';
+import { Redactor } from '../log/redact.js';
 import { substitute } from './substitute.js';
 import { issuesFromZod, positionOf, readYaml, type YamlSource } from './yaml.js';
 
@@ -59,7 +60,10 @@ export function loadConfig(configPath: string = DEFAULT_CONFIG_PATH, env: NodeJS
     throw ConfigError.at({ file: source.file, line: 1, col: 1 }, 'expected a mapping of settings (database, sources, targets, …)');
   }
   const parsed = configSchema.safeParse(data);
-  if (!parsed.success) throw new ConfigError(issuesFromZod(source, data, parsed.error));
+  // Validation messages may quote values; a secret placed in the wrong key must not leak.
+  const redactor = new Redactor(secrets);
+  const redacted = (issues: ConfigIssue[]) => new ConfigError(issues.map((i) => ({ ...i, message: redactor.text(i.message) })));
+  if (!parsed.success) throw redacted(issuesFromZod(source, data, parsed.error));
   const raw = parsed.data;
   const dir = path.dirname(absolutePath);
   const issues: ConfigIssue[] = [];
@@ -69,7 +73,7 @@ export function loadConfig(configPath: string = DEFAULT_CONFIG_PATH, env: NodeJS
     resolveSource(name, src, raw, dir, source, issues),
   );
   const targets = Object.entries(raw.targets).map(([name, t]) => resolveTarget(name, t));
-  if (issues.length > 0) throw new ConfigError(issues);
+  if (issues.length > 0) throw redacted(issues);
 
   return {
     path: absolutePath,

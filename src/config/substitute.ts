@@ -8,7 +8,8 @@
  * - A key ending in `_file` (e.g. `api_key_file: /run/secrets/rma`) is replaced by the key
  *   without the suffix, holding the file's content without its trailing newline.
  *
- * Every value obtained from a file, and every value under a `credentials` key, is a secret:
+ * Every value obtained from a file, every value under a `credentials` key, and every value of
+ * an environment variable named like a secret (…KEY, …TOKEN, …PASSWORD) is a secret:
  * it is returned in `secrets` so the logger can redact it everywhere.
  */
 import { readFileSync } from 'node:fs';
@@ -16,6 +17,9 @@ import path from 'node:path';
 import { isMap, isScalar, isSeq, Scalar, type Node, type Pair } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { positionOfOffset, type YamlSource } from './yaml.js';
+
+/** Environment variables whose values are secrets wherever they are substituted. */
+const SECRET_NAME = /KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|AUTH/i;
 
 const PLACEHOLDER = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
@@ -48,6 +52,7 @@ export function substitute(source: YamlSource, env: NodeJS.ProcessEnv): Substitu
       if (match === '$${') return '${';
       const direct = env[name!];
       if (direct !== undefined && direct !== '') {
+        if (SECRET_NAME.test(name!)) secrets.add(direct);
         return direct;
       }
       const fileVar = env[`${name}_FILE`];

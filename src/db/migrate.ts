@@ -42,8 +42,9 @@ export async function migrateLatest(db: Db): Promise<MigrationResult> {
 }
 
 export async function pendingMigrations(db: Db): Promise<string[]> {
-  const [, pending] = (await db.migrate.list(migrationConfig())) as [unknown[], { file: string }[]];
-  return pending.map((p) => p.file);
+  // knex lists pending migrations as our source returned them (names); tolerate its file objects too.
+  const [, pending] = (await db.migrate.list(migrationConfig())) as [unknown[], (string | { file: string })[]];
+  return pending.map((p) => (typeof p === 'string' ? p : p.file));
 }
 
 export async function migrateRollbackAll(db: Db): Promise<void> {

@@ -35,8 +35,9 @@ export function markRetry(db: Knex, entry: OutboxEntry, error: string, delayMs: 
   });
 }
 
-export function markInDoubt(db: Knex, entry: OutboxEntry, cause: string): Promise<boolean> {
-  return settle(db, entry, 'in_doubt', cause, { verify_first: true, last_error: cause });
+/** Due again after `delayMs`, so a target that keeps failing is not hammered with lookups. */
+export function markInDoubt(db: Knex, entry: OutboxEntry, cause: string, delayMs: number): Promise<boolean> {
+  return settle(db, entry, 'in_doubt', cause, { verify_first: true, last_error: cause, available_at: isoAfter(delayMs) });
 }
 
 export function markDead(db: Knex, entry: OutboxEntry, reason: string): Promise<boolean> {

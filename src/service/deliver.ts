@@ -139,7 +139,7 @@ export class Deliverer {
         }
       } else {
         // The target may or may not have it: look it up before sending again.
-        await markInDoubt(db, entry, `outcome unknown: ${message}`);
+        await markInDoubt(db, entry, `outcome unknown: ${message}`, backoffMs(entry.attempts));
         stats.inDoubt++;
         log.warn(`${doc.kind} ${doc.number}: outcome unknown, will look it up before resending: ${message}`);
       }

@@ -51,9 +51,15 @@ export function loadMappings(config: Config): Map<string, Mapping> {
   return new Map(config.sources.map((s) => [s.name, loadMapping(s.mappingPath)]));
 }
 
-export async function openRuntime(config: Config, logger: Logger, options: { migrate?: boolean } = {}): Promise<Runtime> {
+export interface RuntimeOptions {
+  migrate?: boolean;
+  /** An already open database (tests use a PostgreSQL schema of their own). */
+  db?: Knex;
+}
+
+export async function openRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const mappings = loadMappings(config);
-  const db = openDatabase(config.database);
+  const db = options.db ?? openDatabase(config.database);
   try {
     if (options.migrate !== false) {
       const { applied } = await migrateLatest(db);

@@ -7,6 +7,7 @@
  * Write files atomically (write elsewhere, then rename into the folder).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import path from 'node:path';
 import { displayPath } from '../config/yaml.js';
 import { parseWooCommerceOrder } from './woocommerce-order.js';
@@ -31,14 +32,17 @@ function checkpointOf(entry: FileEntry): string {
   return `${String(entry.mtimeMs).padStart(15, '0')}|${entry.name}`;
 }
 
-/** Line and column of a JSON.parse error, when Node names a position. */
-function jsonErrorAt(text: string, error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const m = /position (\d+)/.exec(message);
-  if (!m) return message;
-  const offset = Number(m[1]);
-  const before = text.slice(0, offset).split('\n');
-  return `${before.length}:${before[before.length - 1]!.length + 1}: invalid JSON (${message.replace(/ in JSON at position \d+.*$/, '')})`;
+/**
+ * Line and column of the first JSON syntax error. JSON.parse's messages do not reliably carry
+ * a position on Node 20, so jsonc-parser (VS Code's JSON scanner) locates it.
+ */
+function jsonErrorAt(text: string): string {
+  const errors: ParseError[] = [];
+  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const first = errors[0];
+  if (!first) return '1:1: invalid JSON';
+  const before = text.slice(0, first.offset).split('\n');
+  return `${before.length}:${before[before.length - 1]!.length + 1}: invalid JSON (${printParseErrorCode(first.error)})`;
 }
 
 function recordsOfText(fileLabel: string, text: string, jsonLines: boolean): SourceRecord[] {
@@ -54,8 +58,8 @@ function recordsOfText(fileLabel: string, text: string, jsonLines: boolean): Sou
       try {
         const value: unknown = JSON.parse(line);
         records.push({ id: idOf(value, origin), raw: JSON.stringify(value), origin });
-      } catch (error) {
-        records.push({ id: origin, raw: line, origin, readError: `${origin}:${jsonErrorAt(line, error).replace(/^1:/, '')}` });
+      } catch {
+        records.push({ id: origin, raw: line, origin, readError: `${fileLabel}:${i + 1}:${jsonErrorAt(line).replace(/^1:/, '')}` });
       }
     });
     return records;
@@ -63,8 +67,8 @@ function recordsOfText(fileLabel: string, text: string, jsonLines: boolean): Sou
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (error) {
-    return [{ id: fileLabel, raw: text, origin: fileLabel, readError: `${fileLabel}:${jsonErrorAt(text, error)}` }];
+  } catch {
+    return [{ id: fileLabel, raw: text, origin: fileLabel, readError: `${fileLabel}:${jsonErrorAt(text)}` }];
   }
   const list = Array.isArray(value) ? value : [value];
   return list.map((item, i) => {

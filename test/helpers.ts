@@ -1,0 +1,107 @@
+/** Shared test helpers: throwaway project folders, the real CLI as a subprocess, PostgreSQL. */
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import knex from 'knex';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CLI = path.join(ROOT, 'dist', 'cli.js');
+
+/** A copy of the default project (config.yaml, mappings, sample orders) in a temp folder. */
+export function tempProject(configYaml?: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kontor-test-'));
+  cpSync(path.join(ROOT, 'mappings'), path.join(dir, 'mappings'), { recursive: true });
+  cpSync(path.join(ROOT, 'examples'), path.join(dir, 'examples'), { recursive: true });
+  writeFileSync(path.join(dir, 'config.yaml'), configYaml ?? readFileSync(path.join(ROOT, 'config.yaml'), 'utf8'));
+  return dir;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: options.cwd,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`kontor ${args.join(' ')} did not finish in time\n${stdout}\n${stderr}`));
+    }, options.timeoutMs ?? 20_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Every file under a folder, as bytes, for "the secret is nowhere on disk" checks. */
+export function allFileBytes(dir: string): { file: string; bytes: Buffer }[] {
+  const out: { file: string; bytes: Buffer }[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) {
+      const file = path.join(entry.parentPath, entry.name);
+      out.push({ file, bytes: readFileSync(file) });
+    }
+  }
+  return out;
+}
+
+export const POSTGRES_URL = process.env.KONTOR_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Whether the PostgreSQL test server answers; tests that need it skip with a notice otherwise. */
+export async function postgresAvailable(): Promise<boolean> {
+  const db = knex({ client: 'pg', connection: { connectionString: POSTGRES_URL, connectionTimeoutMillis: 2000 }, pool: { min: 0, max: 1 } });
+  try {
+    await db.raw('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await db.destroy();
+  }
+}
+
+export const HAS_POSTGRES = await postgresAvailable();
+if (!HAS_POSTGRES) {
+  console.warn(`NOTICE: PostgreSQL is not reachable at ${POSTGRES_URL.replace(/:[^:@/]*@/, ':***@')}; PostgreSQL tests are SKIPPED`);
+}
+
+export type Dialect = 'sqlite' | 'postgres';
+export const DIALECTS: Dialect[] = ['sqlite', 'postgres'];
+
+/**
+ * A fresh, empty database of the given dialect: a temp SQLite file, or a PostgreSQL schema
+ * of its own (dropped by `drop`).
+ */
+export async function freshDatabase(dialect: Dialect): Promise<{ db: import('knex').Knex; drop: () => Promise<void> }> {
+  const { openDatabase } = await import('../src/db/connect.js');
+  if (dialect === 'sqlite') {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kontor-db-'));
+    const db = openDatabase({ client: 'sqlite', file: path.join(dir, 'kontor.sqlite'), busyTimeoutMs: 5000 });
+    return { db, drop: () => db.destroy() };
+  }
+  const schema = `kontor_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = knex({ client: 'pg', connection: POSTGRES_URL });
+  await admin.raw(`CREATE SCHEMA "${schema}"`);
+  const db = openDatabase({ client: 'postgres', url: POSTGRES_URL, busyTimeoutMs: 5000, poolMax: 4 }, { searchPath: schema });
+  return {
+    db,
+    drop: async () => {
+      await db.destroy();
+      await admin.raw(`DROP SCHEMA "${schema}" CASCADE`);
+      await admin.destroy();
+    },
+  };
+}

@@ -1,0 +1,270 @@
+/**
+ * The thin path in-process, on SQLite and on PostgreSQL: intake, quarantine and replay,
+ * the outbox's ordering, retry, dead and in-doubt handling, and the journal's idempotency.
+ */
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { postingsOf, sum, type BookDocument, type InvoiceDocument } from '../src/books/index.js';
+import { loadConfig } from '../src/config/load.js';
+import { PermanentError, RetriableError } from '../src/errors.js';
+import { silentLogger } from '../src/log/logger.js';
+import { claimEntries } from '../src/outbox/claim.js';
+import { listTransitions } from '../src/outbox/events.js';
+import { redriveDead, retryEntry, skipEntry } from '../src/outbox/operator.js';
+import { listEntries } from '../src/outbox/queries.js';
+import { Deliverer } from '../src/service/deliver.js';
+import { pullSource, takeIn } from '../src/service/intake.js';
+import { openRuntime, type Runtime } from '../src/service/runtime.js';
+import { syncOnce } from '../src/service/service.js';
+import { listQuarantine } from '../src/store/quarantine.js';
+import { trialBalance } from '../src/targets/journal.js';
+import type { TargetAdapter } from '../src/targets/types.js';
+import { DIALECTS, freshDatabase, HAS_POSTGRES, tempProject, type Dialect } from './helpers.js';
+
+interface Harness {
+  rt: Runtime;
+  dir: string;
+  orders: string;
+  drop: () => Promise<void>;
+}
+
+const open: Harness[] = [];
+afterEach(async () => {
+  for (const h of open.splice(0)) await h.drop();
+});
+
+async function harness(dialect: Dialect): Promise<Harness> {
+  const dir = tempProject();
+  const config = loadConfig(path.join(dir, 'config.yaml'), {});
+  const { db, drop } = await freshDatabase(dialect);
+  const rt = await openRuntime(config, silentLogger(), { db });
+  const h = { rt, dir, orders: path.join(dir, 'examples', 'orders'), drop };
+  open.push(h);
+  return h;
+}
+
+/** Rewrite an order file (and move its mtime forward so the file source reads it again). */
+function editOrder(h: Harness, file: string, edit: (order: Record<string, unknown>) => void): void {
+  const full = path.join(h.orders, file);
+  const order = JSON.parse(readFileSync(full, 'utf8')) as Record<string, unknown>;
+  edit(order);
+  writeFileSync(full, JSON.stringify(order, null, 2));
+  const later = new Date(Date.now() + 60_000);
+  utimesSync(full, later, later);
+}
+
+async function journalDocs(h: Harness): Promise<number> {
+  const row = (await h.rt.db('journal_entries').count({ n: '*' }).first()) as { n: number | string };
+  return Number(row.n);
+}
+
+describe.each(DIALECTS)('pipeline on %s', (dialect) => {
+  const test = it.skipIf(dialect === 'postgres' && !HAS_POSTGRES);
+
+  test('books the samples into a balanced journal, once', async () => {
+    const h = await harness(dialect);
+    const first = await syncOnce(h.rt, new Deliverer(h.rt));
+    expect(first.intake[0]).toMatchObject({ read: 5, booked: 5, documents: 9, quarantined: 0 });
+    expect(first.delivery).toEqual({ delivered: 9, retrying: 0, inDoubt: 0, dead: 0 });
+
+    const tb = await trialBalance(h.rt.db, 'journal');
+    expect(sum(tb.map((r) => r.balance))).toBe(0);
+    expect(tb.find((r) => r.account === '1100')?.balance).toBe(14677 + 10737 + 31786 + 13724 + 12080);
+
+    // Customer 17 ordered twice (1002, 1004): one customer document serves both invoices.
+    const customers = await h.rt.db('documents').where({ kind: 'customer' }).select('subject');
+    expect(customers.map((c: { subject: string }) => c.subject).sort()).toEqual(['WC-17', 'WC-42', 'WC-58', 'WC-G1001']);
+
+    const second = await syncOnce(h.rt, new Deliverer(h.rt));
+    expect(second.intake[0]).toMatchObject({ read: 0, booked: 0 });
+    // Reading every file again (cursor ignored) still books nothing twice.
+    const reread = await pullSource(h.rt, 'samples', { window: { from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' } });
+    expect(reread).toMatchObject({ read: 5, booked: 0, unchanged: 5 });
+    expect((await new Deliverer(h.rt).drain()).delivered).toBe(0);
+    expect(await journalDocs(h)).toBe(9);
+  });
+
+  test('books an order with VAT at 8.1 % and 2.6 %, shipping and coupon as A1/A2 postings', async () => {
+    const h = await harness(dialect);
+    await syncOnce(h.rt, new Deliverer(h.rt));
+    const row = (await h.rt.db('documents').where({ subject: '1002', kind: 'invoice' }).first('body')) as { body: string };
+    const invoice = JSON.parse(row.body) as InvoiceDocument;
+    expect(invoice).toMatchObject({ number: '1002', customerNumber: 'WC-17', currency: 'CHF', date: '2026-10-24', dueDate: '2026-11-23', total: 10737 });
+    expect(invoice.tax.map((t) => [t.account, t.amount])).toEqual([
+      ['2201', 465 + 67],
+      ['2203', 54 + 38],
+    ]);
+    expect(invoice.income.filter((e) => e.amount < 0).every((e) => e.text.startsWith('Discount herbst10'))).toBe(true);
+    expect(sum(postingsOf(invoice).map((p) => p.amount))).toBe(0);
+  });
+
+  test('quarantines a broken order with its field, lets the rest through, and takes the fix', async () => {
+    const h = await harness(dialect);
+    editOrder(h, 'wc-order-1003.json', (o) => {
+      (o.line_items as Record<string, unknown>[])[1]!.total = '12,50';
+    });
+    writeFileSync(path.join(h.orders, 'broken.json'), '{"id": 9999, "currency": "CHF",\n  "total": }');
+    const result = await syncOnce(h.rt, new Deliverer(h.rt));
+    expect(result.intake[0]).toMatchObject({ read: 6, booked: 4, quarantined: 2 });
+    const q = await listQuarantine(h.rt.db);
+    expect(q.map((r) => [r.record_id, r.field, r.reason])).toEqual(
+      expect.arrayContaining([
+        ['1003', 'line_items[1].total', '"12,50" is not a decimal amount'],
+        [expect.stringContaining('broken.json'), null, expect.stringMatching(/broken\.json:2:12: invalid JSON/)],
+      ]),
+    );
+
+    // The shop fixes the order: the corrected version arrives with a newer mtime.
+    writeFileSync(path.join(h.orders, 'wc-order-1003.json'), readFileSync(path.join(import.meta.dirname, '..', 'examples', 'orders', 'wc-order-1003.json')));
+    const later = new Date(Date.now() + 120_000);
+    utimesSync(path.join(h.orders, 'wc-order-1003.json'), later, later);
+    const fixed = await syncOnce(h.rt, new Deliverer(h.rt));
+    expect(fixed.intake[0]).toMatchObject({ booked: 1, quarantined: 0 });
+    const open1003 = (await listQuarantine(h.rt.db)).filter((r) => r.record_id === '1003');
+    expect(open1003).toEqual([]);
+  });
+
+  test('replays a quarantined order after the mapping is fixed', async () => {
+    const h = await harness(dialect);
+    editOrder(h, 'wc-order-1001.json', (o) => {
+      for (const t of o.tax_lines as Record<string, unknown>[]) if (t.rate_percent === 8.1) t.rate_percent = 3.8;
+    });
+    await syncOnce(h.rt, new Deliverer(h.rt));
+    const [q] = await listQuarantine(h.rt.db);
+    expect(q).toMatchObject({ record_id: '1001', field: 'line_items[2]' });
+    expect(q!.reason).toMatch(/^VAT rate 3\.8 % has no revenue account \(add it under accounts\.revenue in \S*mappings\/woocommerce-ch\.yaml:24:5\)$/);
+
+    const mappingFile = path.join(h.dir, 'mappings', 'woocommerce-ch.yaml');
+    writeFileSync(
+      mappingFile,
+      readFileSync(mappingFile, 'utf8')
+        .replace('    - { vat_rate: 0, account: "3200" }', '    - { vat_rate: 0, account: "3200" }\n    - { vat_rate: 3.8, account: "3200" }')
+        .replace('  rates:\n', '  rates:\n    - { rate: 3.8, code: accommodation, account: "2202" }\n'),
+    );
+    const config = loadConfig(path.join(h.dir, 'config.yaml'), {});
+    const rt = await openRuntime(config, silentLogger(), { db: h.rt.db, migrate: false });
+    await h.rt.db('quarantine').where({ id: q!.id }).update({ resolved_at: new Date().toISOString(), resolution: 'replayed' });
+    const replay = await takeIn(rt, rt.sources.get('samples')!, { id: q!.record_id, raw: q!.raw, origin: q!.origin });
+    expect(replay).toEqual({ outcome: 'booked', documents: 2 });
+    expect((await new Deliverer(rt).drain()).delivered).toBe(2);
+  });
+
+  test('refuses to re-book an order that changed after booking (corrections come later)', async () => {
+    const h = await harness(dialect);
+    await syncOnce(h.rt, new Deliverer(h.rt));
+    editOrder(h, 'wc-order-1005.json', (o) => {
+      o.total = '121.80';
+      (o.fee_lines as unknown[]).push({ id: 1, name: 'Geschenkverpackung', total: '1.00', total_tax: '0.00', taxes: [] });
+    });
+    const result = await syncOnce(h.rt, new Deliverer(h.rt));
+    expect(result.intake[0]).toMatchObject({ quarantined: 1, booked: 0 });
+    const [q] = await listQuarantine(h.rt.db);
+    expect(q!.reason).toContain('the order changed after samples/1005/invoice/1 was booked');
+    expect(await journalDocs(h)).toBe(9);
+  });
+
+  test('delivers the customer before its invoice, and holds the invoice while the customer is dead', async () => {
+    const h = await harness(dialect);
+    await pullSource(h.rt, 'samples');
+    const failing: TargetAdapter = {
+      name: 'journal',
+      type: 'fake',
+      deliver: async (doc: BookDocument) => {
+        if (doc.kind === 'customer' && doc.number === 'WC-42') throw new PermanentError('customer refused');
+        return { externalId: `fake:${doc.number}` };
+      },
+      lookup: async () => null,
+      transferBalance: async () => ({}),
+    };
+    h.rt.targets.set('journal', failing);
+    const stats = await new Deliverer(h.rt).drain();
+    expect(stats).toMatchObject({ delivered: 7, dead: 1 });
+    const pending = await listEntries(h.rt.db, { state: 'pending' });
+    expect(pending.map((e) => e.doc_key)).toEqual(['samples/1005/invoice/1']);
+
+    const dead = (await listEntries(h.rt.db, { state: 'dead' }))[0]!;
+    await skipEntry(h.rt.db, dead.id, 'customer created by hand in the ledger');
+    expect((await new Deliverer(h.rt).drain()).delivered).toBe(1);
+    const events = await listTransitions(h.rt.db, dead.id);
+    expect(events.map((e) => e.to_state)).toEqual(['pending', 'leased', 'dead', 'skipped']);
+    expect(events.at(-1)!.cause).toBe('operator: skip: customer created by hand in the ledger');
+  });
+
+  test('retries transient failures with backoff, and redrives the dead', async () => {
+    const h = await harness(dialect);
+    await pullSource(h.rt, 'samples');
+    let calls = 0;
+    h.rt.targets.set('journal', {
+      name: 'journal',
+      type: 'fake',
+      deliver: async () => {
+        calls++;
+        throw new RetriableError('HTTP 503');
+      },
+      lookup: async () => null,
+      transferBalance: async () => ({}),
+    });
+    const stats = await new Deliverer(h.rt, { maxAttempts: 2 }).drain();
+    // Only the customers are ready; their invoices wait behind them.
+    expect(stats).toMatchObject({ retrying: 4, delivered: 0 });
+    const retrying = await listEntries(h.rt.db, { state: 'retry' });
+    expect(retrying.every((e) => e.available_at > new Date().toISOString() && e.last_error === 'HTTP 503')).toBe(true);
+    // Not due yet: nothing is claimed.
+    expect(await claimEntries(h.rt.db, { target: 'journal', owner: 't', limit: 10, leaseMs: 1000 })).toEqual([]);
+
+    for (const e of retrying) await retryEntry(h.rt.db, e.id);
+    expect(await new Deliverer(h.rt, { maxAttempts: 2 }).drain()).toMatchObject({ dead: 4 });
+    expect(calls).toBe(8);
+    const redriven = await redriveDead(h.rt.db);
+    expect(redriven).toHaveLength(4);
+    expect((await listEntries(h.rt.db, { state: 'pending' })).length).toBe(9);
+  });
+
+  test('an in-doubt entry is looked up before anything is sent again', async () => {
+    const h = await harness(dialect);
+    await pullSource(h.rt, 'samples');
+    const journal = h.rt.targets.get('journal')!;
+    let sent = 0;
+    h.rt.targets.set('journal', {
+      ...journal,
+      name: 'journal',
+      type: 'journal',
+      transferBalance: () => journal.transferBalance(),
+      lookup: (doc) => journal.lookup(doc),
+      deliver: async (doc) => {
+        sent++;
+        const result = await journal.deliver(doc);
+        if (doc.kind === 'customer' && doc.number === 'WC-17') throw new Error('socket hang up after the request was sent');
+        return result;
+      },
+    });
+    const first = await new Deliverer(h.rt).drain();
+    expect(first.inDoubt).toBe(1);
+    const [doubt] = await listEntries(h.rt.db, { state: 'in_doubt' });
+    expect(doubt).toMatchObject({ doc_key: 'samples/WC-17/customer/1', verify_first: true });
+    expect(doubt!.available_at > new Date().toISOString()).toBe(true);
+
+    await retryEntry(h.rt.db, doubt!.id);
+    const second = await new Deliverer(h.rt).drain();
+    // The lookup found WC-17 in the journal: delivered without a second send.
+    expect(second.delivered).toBe(3);
+    // Nine documents, nine sends: the in-doubt customer was not sent a second time.
+    expect(sent).toBe(9);
+    expect(await journalDocs(h)).toBe(9);
+    const events = await listTransitions(h.rt.db, doubt!.id);
+    expect(events.at(-1)).toMatchObject({ to_state: 'delivered', cause: 'found at the target by the in-doubt lookup' });
+  });
+
+  test('the journal books a document once however often it is delivered', async () => {
+    const h = await harness(dialect);
+    await pullSource(h.rt, 'samples');
+    const row = (await h.rt.db('documents').where({ kind: 'invoice' }).first('body')) as { body: string };
+    const doc = JSON.parse(row.body) as BookDocument;
+    const journal = h.rt.targets.get('journal')!;
+    const a = await journal.deliver(doc);
+    const b = await journal.deliver(doc);
+    expect(b).toEqual(a);
+    expect(await journalDocs(h)).toBe(1);
+  });
+});
