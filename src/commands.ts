@@ -18,8 +18,9 @@ import { getQuarantined, listQuarantine } from './store/quarantine.js';
 import { trialBalance } from './targets/journal.js';
 import { credentialReport } from './service/credentials.js';
 import { Deliverer } from './service/deliver.js';
-import { pullSource, takeIn, type PullWindow } from './service/intake.js';
-import { loadMappings, openRuntime, type Runtime } from './service/runtime.js';
+import { previewSource, pullSource, takeIn, type PullWindow } from './service/intake.js';
+import { createSource, loadMappings, openRuntime, type Runtime } from './service/runtime.js';
+import { loadMapping } from './mapping/load.js';
 import { Service, syncOnce } from './service/service.js';
 import { collectSummary, formatBalances, formatSummary, money } from './service/summary.js';
 
@@ -142,26 +143,25 @@ export function buildProgram(): Command {
     .option('--json', 'print results as JSON')
     .action(async (opts: { source: string; from: string; to: string; dryRun?: boolean; json?: boolean }, cmd: Command) => {
       const window = backfillWindow(opts.from, opts.to);
+      if (opts.dryRun) {
+        // A dry run needs no database: it reads the source and maps, and writes nothing.
+        const config = configOf(cmd);
+        const source = config.sources.find((s) => s.name === opts.source);
+        if (!source) throw new UsageError(`unknown source "${opts.source}" (configured: ${config.sources.map((s) => s.name).join(', ')})`);
+        const binding = { config: source, adapter: createSource(source), mapping: loadMapping(source.mappingPath) };
+        const results: unknown[] = [];
+        const stats = await previewSource(binding, window, (record, outcome) => {
+          if (opts.json) results.push({ record: record.id, origin: record.origin, ...outcome });
+          else if (outcome.kind === 'documents') print(`order ${record.id} (${record.origin}):\n${describeDocument(outcome.customer)}\n${describeDocument(outcome.invoice)}`);
+          else print(`order ${record.id} (${record.origin}): ${outcome.kind}: ${outcome.reason}`);
+        });
+        if (opts.json) printJson({ dryRun: true, window, stats, results });
+        else print(`dry run: ${stats.read} orders in range, ${stats.booked} would be booked, ${stats.skipped} skipped, ${stats.quarantined} would be quarantined; nothing was written`);
+        if (stats.quarantined > 0) process.exitCode = 1;
+        return;
+      }
       await withRuntime(cmd, async (rt) => {
         if (!rt.sources.has(opts.source)) throw new UsageError(`unknown source "${opts.source}" (configured: ${[...rt.sources.keys()].join(', ')})`);
-        if (opts.dryRun) {
-          const results: unknown[] = [];
-          const stats = await pullSource(rt, opts.source, {
-            window,
-            dryRun: (record, outcome) => {
-              if (opts.json) {
-                results.push({ record: record.id, origin: record.origin, ...outcome });
-                return;
-              }
-              if (outcome.kind === 'documents') print(`order ${record.id} (${record.origin}):\n${describeDocument(outcome.customer)}\n${describeDocument(outcome.invoice)}`);
-              else print(`order ${record.id} (${record.origin}): ${outcome.kind}: ${outcome.reason}`);
-            },
-          });
-          if (opts.json) printJson({ dryRun: true, window, stats, results });
-          else print(`dry run: ${stats.read} orders in range, ${stats.booked} would be booked, ${stats.skipped} skipped, ${stats.quarantined} would be quarantined; nothing was written`);
-          if (stats.quarantined > 0) process.exitCode = 1;
-          return;
-        }
         const intake = await pullSource(rt, opts.source, { window });
         const delivery = await new Deliverer(rt).drain();
         const summary = await collectSummary(rt, [intake], delivery);

@@ -12,7 +12,7 @@ export function isKnownCurrency(code: string): boolean {
 }
 
 export function currencyExponent(code: string): number {
-  const e = EXPONENTS[code];
+  const e = Object.hasOwn(EXPONENTS, code) ? EXPONENTS[code] : undefined;
   if (e === undefined) throw new BooksError(`unknown currency "${code}" (ISO 4217 code expected)`);
   return e;
 }

@@ -122,7 +122,12 @@ export function assertBalanced(key: DocumentKey, currency: string, postings: rea
   if (total !== 0) throw new UnbalancedDocumentError(formatDocumentKey(key), { [currency]: total });
 }
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/** A real calendar date written YYYY-MM-DD (2026-02-30 is not one). */
+export function isCalendarDate(value: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const d = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === value;
+}
 
 function requireText(value: string, field: string, key: DocumentKey): void {
   if (value.trim() === '') throw new BooksError(`${formatDocumentKey(key)}: ${field} must not be empty`);
@@ -142,11 +147,13 @@ export function buildInvoice(input: InvoiceInput): InvoiceDocument {
   requireText(input.number, 'invoice number', key);
   requireText(input.customerNumber, 'customer number', key);
   for (const [field, value] of [['date', input.date], ['due date', input.dueDate]] as const) {
-    if (!DATE.test(value)) throw new BooksError(`${formatDocumentKey(key)}: ${field} "${value}" is not YYYY-MM-DD`);
+    if (!isCalendarDate(value)) throw new BooksError(`${formatDocumentKey(key)}: ${field} "${value}" is not a calendar date (YYYY-MM-DD)`);
   }
   if (input.dueDate < input.date) throw new BooksError(`${formatDocumentKey(key)}: due date is before the invoice date`);
   if (input.income.length === 0) throw new BooksError(`${formatDocumentKey(key)}: an invoice needs at least one income entry`);
+  requireText(input.receivableAccount, 'receivable account', key);
   for (const entry of [...input.income, ...input.tax]) requireText(entry.account, 'account', key);
+  if (input.rounding && input.rounding.amount !== 0) requireText(input.rounding.account, 'rounding account', key);
   const total = sum([
     ...input.income.map((e) => e.amount),
     ...input.tax.map((t) => t.amount),

@@ -135,6 +135,7 @@ export function formatDecimal(amount: Minor, exponent: number): string {
 export function allocate(total: Minor, weights: readonly (number | bigint)[]): Minor[] {
   if (weights.length === 0) throw new BooksError('cannot allocate over no weights');
   const w = weights.map((x) => {
+    if (typeof x === 'number' && !Number.isSafeInteger(x)) throw new BooksError(`allocation weight ${x} is not an integer`);
     const b = BigInt(x);
     if (b < 0n) throw new BooksError('allocation weights must not be negative');
     return b;

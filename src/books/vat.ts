@@ -48,6 +48,7 @@ export interface VatPeriod {
 
 /** The rate in force for `code` on `date` (YYYY-MM-DD). */
 export function rateOn(periods: readonly VatPeriod[], code: string, date: string): VatRate {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new BooksError(`"${date}" is not a date as YYYY-MM-DD`);
   const hit = periods.find(
     (p) => p.code === code && (!p.validFrom || p.validFrom <= date) && (!p.validTo || date <= p.validTo),
   );

@@ -73,7 +73,8 @@ export function substitute(source: YamlSource, env: NodeJS.ProcessEnv): Substitu
     } else if (isMap(node)) {
       for (const pair of node.items as Pair<Node, Node>[]) {
         const key = isScalar(pair.key) ? String(pair.key.value) : '';
-        const childInCredentials = inCredentials || key === 'credentials';
+        // Dates of a credential are public: they are printed in expiry warnings.
+        const childInCredentials = (inCredentials || key === 'credentials') && key !== 'expires' && key !== 'created';
         walk(pair.value, childInCredentials);
         if (key.endsWith('_file') && isScalar(pair.value) && typeof pair.value.value === 'string' && inCredentials) {
           const at = pair.value.range?.[0] ?? 0;

@@ -37,8 +37,6 @@ export interface PullWindow {
 export interface IntakeOptions {
   /** Ignore the cursor and read everything (backfill). The cursor is not moved. */
   window?: PullWindow;
-  /** Map and report, write nothing. */
-  dryRun?: (record: SourceRecord, outcome: MapOutcome | { kind: 'quarantined'; reason: string }) => void;
   /** Stop between records once aborted (shutdown). */
   signal?: AbortSignal;
 }
@@ -54,7 +52,7 @@ export async function pullSource(rt: Runtime, sourceName: string, options: Intak
   if (!binding) throw new Error(`unknown source ${sourceName}`);
   const stats = emptyStats(sourceName);
   const log = rt.logger.child({ source: sourceName });
-  const cursor = options.window || options.dryRun ? null : await readCursor(rt.db, sourceName);
+  const cursor = options.window ? null : await readCursor(rt.db, sourceName);
   for await (const record of binding.adapter.pull({ cursor })) {
     if (options.signal?.aborted) break;
     stats.read++;
@@ -63,7 +61,38 @@ export async function pullSource(rt: Runtime, sourceName: string, options: Intak
     if (outcome === 'outside-window') stats.read--;
     else stats[outcome]++;
     if (outcome === 'booked') log.debug(`order ${record.id} booked`, { order: record.id });
-    if (record.checkpoint && !options.window && !options.dryRun) await saveCursor(rt.db, sourceName, record.checkpoint);
+    if (record.checkpoint && !options.window) await saveCursor(rt.db, sourceName, record.checkpoint);
+  }
+  return stats;
+}
+
+export type PreviewOutcome = MapOutcome | { kind: 'quarantined'; reason: string };
+
+/**
+ * What a backfill would do, without a database: every record in the window, parsed and
+ * mapped, handed to `report`. Nothing is written, nothing is sent.
+ */
+export async function previewSource(
+  binding: SourceBinding,
+  window: PullWindow,
+  report: (record: SourceRecord, outcome: PreviewOutcome) => void,
+): Promise<Pick<IntakeStats, 'read' | 'booked' | 'skipped' | 'quarantined'>> {
+  const stats = { read: 0, booked: 0, skipped: 0, quarantined: 0 };
+  for await (const record of binding.adapter.pull({ cursor: null })) {
+    let mapped: { order: CanonicalOrder; outcome: MapOutcome };
+    try {
+      mapped = mapRecord(binding, record);
+    } catch (error) {
+      if (!(error instanceof RecordError || error instanceof BooksError)) throw error;
+      stats.read++;
+      stats.quarantined++;
+      report(record, { kind: 'quarantined', reason: error.message });
+      continue;
+    }
+    if (!inWindow(mapped.order, window)) continue;
+    stats.read++;
+    stats[mapped.outcome.kind === 'skipped' ? 'skipped' : 'booked']++;
+    report(record, mapped.outcome);
   }
   return stats;
 }
@@ -89,10 +118,8 @@ export async function takeIn(
   const contentHash = sha256(record.raw);
   const log = rt.logger.child({ source, order: record.id });
 
-  if (!options.dryRun) {
-    if ((await hasSnapshot(rt.db, source, record.id, contentHash)) || (await isQuarantined(rt.db, source, record.id, contentHash))) {
-      return result('unchanged');
-    }
+  if ((await hasSnapshot(rt.db, source, record.id, contentHash)) || (await isQuarantined(rt.db, source, record.id, contentHash))) {
+    return result('unchanged');
   }
 
   let mapped: { order: CanonicalOrder; outcome: MapOutcome };
@@ -100,18 +127,10 @@ export async function takeIn(
     mapped = mapRecord(binding, record);
   } catch (error) {
     if (!(error instanceof RecordError || error instanceof BooksError)) throw error;
-    if (options.dryRun) {
-      options.dryRun(record, { kind: 'quarantined', reason: error.message });
-      return result('quarantined');
-    }
     await quarantine(rt, source, record, contentHash, error);
     return result('quarantined');
   }
   if (!inWindow(mapped.order, options.window)) return result('outside-window');
-  if (options.dryRun) {
-    options.dryRun(record, mapped.outcome);
-    return mapped.outcome.kind === 'skipped' ? result('skipped') : result('booked', 2);
-  }
 
   try {
     const created = await rt.db.transaction(async (trx) => {

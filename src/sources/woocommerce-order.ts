@@ -59,9 +59,11 @@ class Reader {
       throw new RecordError('expected a GMT timestamp like 2026-10-24T19:47:09', path);
     }
     // WooCommerce's *_gmt fields are UTC without a zone designator.
-    const iso = /[zZ]|[+-]\d{2}:?\d{2}$/.test(v) ? v : `${v}Z`;
-    const date = new Date(iso);
-    if (Number.isNaN(date.getTime())) throw new RecordError(`"${v}" is not a valid timestamp`, path);
+    const hasZone = /[zZ]|[+-]\d{2}:?\d{2}$/.test(v);
+    const date = new Date(hasZone ? v : `${v}Z`);
+    // Date() rolls 2026-02-30 over into March; a shop's timestamp must be a real one.
+    const rolledOver = !hasZone && !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 19) !== v.slice(0, 19);
+    if (Number.isNaN(date.getTime()) || rolledOver) throw new RecordError(`"${v}" is not a valid timestamp`, path);
     return date.toISOString();
   }
 }
@@ -102,13 +104,18 @@ function ratesById(r: Reader, order: Json): Map<string, { rate: VatRate; label: 
 
 function lineRate(r: Reader, line: Json, path: string, rates: Map<string, { rate: VatRate }>): VatRate {
   const taxes = r.array(line, 'taxes', `${path}.taxes`, true);
-  const used = taxes.filter((t, i) => r.money(t, 'total', `${path}.taxes[${i}].total`, { emptyIsZero: true, rounding: 'half-up' }) !== 0);
+  // Whether a rate applies is decided on the unrounded amount: "0.004" is still a tax.
+  const precise = new Reader(9);
+  const used = taxes
+    .map((t, i) => ({ t, i }))
+    .filter(({ t, i }) => precise.money(t, 'total', `${path}.taxes[${i}].total`, { emptyIsZero: true, rounding: 'half-up' }) !== 0);
   if (used.length === 0) {
     // A line without tax is either exempt or untaxed; its rate is 0 %.
     return vatRate(0);
   }
   if (used.length > 1) throw new RecordError('several VAT rates on one line (compound tax) are not supported', `${path}.taxes`);
-  const id = r.text(used[0]!, 'id', `${path}.taxes[0].id`);
+  const { t: tax, i: index } = used[0]!;
+  const id = r.text(tax, 'id', `${path}.taxes[${index}].id`);
   const found = rates.get(id);
   if (!found) throw new RecordError(`tax rate id ${id} is not listed in tax_lines`, `${path}.taxes`);
   return found.rate;
