@@ -6,10 +6,11 @@ import type { Knex } from 'knex';
 import { nowIso } from '../db/time.js';
 import { recordTransition } from './events.js';
 
-export async function reapExpiredLeases(db: Knex, options: { owner?: string; all?: boolean } = {}): Promise<number[]> {
+export async function reapExpiredLeases(db: Knex, options: { owner?: string; all?: boolean; ids?: number[] } = {}): Promise<number[]> {
   return db.transaction(async (trx) => {
     const q = trx('outbox_entries').where({ state: 'leased' });
     if (options.owner) q.andWhere({ lease_owner: options.owner });
+    if (options.ids) q.whereIn('id', options.ids);
     if (!options.all) q.andWhere('lease_until', '<', nowIso());
     const ids = ((await q.select('id')) as { id: number }[]).map((r) => Number(r.id));
     if (ids.length === 0) return [];

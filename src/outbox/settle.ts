@@ -40,6 +40,12 @@ export function markInDoubt(db: Knex, entry: OutboxEntry, cause: string, delayMs
   return settle(db, entry, 'in_doubt', cause, { verify_first: true, last_error: cause, available_at: isoAfter(delayMs) });
 }
 
+/** Give back an entry that was claimed but never started (shutdown): it was not sent. */
+export function markReleased(db: Knex, entry: OutboxEntry): Promise<boolean> {
+  const to: OutboxState = entry.verify_first ? 'in_doubt' : 'pending';
+  return settle(db, entry, to, 'released unstarted at shutdown', { attempts: Math.max(0, entry.attempts - 1) });
+}
+
 export function markDead(db: Knex, entry: OutboxEntry, reason: string): Promise<boolean> {
   return settle(db, entry, 'dead', reason, { last_error: reason });
 }

@@ -9,7 +9,7 @@ import { errorMessage, PermanentError, RetriableError } from '../errors.js';
 import { claimEntries } from '../outbox/claim.js';
 import { loadDocument } from '../outbox/enqueue.js';
 import { reapExpiredLeases } from '../outbox/reap.js';
-import { backoffMs, markDead, markDelivered, markInDoubt, markRetry } from '../outbox/settle.js';
+import { backoffMs, markDead, markDelivered, markInDoubt, markReleased, markRetry } from '../outbox/settle.js';
 import type { OutboxEntry } from '../outbox/states.js';
 import type { Runtime } from './runtime.js';
 
@@ -34,7 +34,9 @@ export class Deliverer {
   /** Identifies this process's leases. */
   readonly owner = `kontor-${process.pid}-${randomUUID().slice(0, 8)}`;
   private stopping = false;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new Map<number, Promise<unknown>>();
+  /** Entries this deliverer holds a lease on, started or not. */
+  private readonly claimed = new Map<number, OutboxEntry>();
   private readonly batchSize: number;
   private readonly leaseMs: number;
   private readonly maxAttempts: number;
@@ -57,19 +59,26 @@ export class Deliverer {
     return this.inFlight.size > 0;
   }
 
-  /** Wait for in-flight deliveries; after `graceMs` release the rest as in-doubt. */
+
+  /**
+   * Wait for in-flight deliveries up to `graceMs`. What is still in flight then may have
+   * reached the target and becomes in-doubt; claimed entries never started go back as they were.
+   * Answers how many entries were left in doubt.
+   */
   async settle(graceMs: number): Promise<number> {
-    const all = Promise.allSettled([...this.inFlight]);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
-      all.then(() => false),
+      Promise.allSettled([...this.inFlight.values()]).then(() => false),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(true), graceMs);
       }),
     ]);
     clearTimeout(timer);
+    for (const [id, entry] of this.claimed) {
+      if (!this.inFlight.has(id)) await markReleased(this.rt.db, entry);
+    }
     if (!timedOut) return 0;
-    const released = await reapExpiredLeases(this.rt.db, { owner: this.owner, all: true });
+    const released = await reapExpiredLeases(this.rt.db, { owner: this.owner, all: true, ids: [...this.inFlight.keys()] });
     if (released.length > 0) this.rt.logger.warn(`shutdown: ${released.length} deliveries still in flight were marked in-doubt`);
     return released.length;
   }
@@ -84,14 +93,21 @@ export class Deliverer {
       while (!this.stopping) {
         const entries = await claimEntries(this.rt.db, { target: name, owner: this.owner, limit: this.batchSize, leaseMs: this.leaseMs });
         if (entries.length === 0) break;
+        for (const entry of entries) this.claimed.set(entry.id, entry);
         for (const entry of entries) {
+          if (this.stopping) break;
           const work = this.deliverOne(entry, stats);
-          this.inFlight.add(work);
+          this.inFlight.set(entry.id, work);
           try {
             await work;
           } finally {
-            this.inFlight.delete(work);
+            this.inFlight.delete(entry.id);
+            this.claimed.delete(entry.id);
           }
+        }
+        for (const unstarted of entries.filter((e) => this.claimed.has(e.id))) {
+          await markReleased(this.rt.db, unstarted);
+          this.claimed.delete(unstarted.id);
         }
       }
     }
