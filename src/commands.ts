@@ -251,7 +251,7 @@ export function buildProgram(): Command {
         for (const b of status.backlog) print(`  ${b.target}: ${b.count} ${b.state}`);
         for (const d of status.dead) print(`  dead #${d.id} ${d.document} → ${d.target}: ${d.reason ?? ''}`);
         for (const d of status.inDoubt) print(`  in doubt #${d.id} ${d.document} → ${d.target}: ${d.cause ?? ''}`);
-        print(`quarantine: ${status.quarantine.length === 0 ? 'empty' : ''}`);
+        print(status.quarantine.length === 0 ? 'quarantine: empty' : 'quarantine:');
         for (const q of status.quarantine) print(`  #${q.id} ${q.source} order ${q.record} (${q.origin}): ${q.field ? `${q.field}: ` : ''}${q.reason}`);
         print('transfer accounts:');
         for (const t of status.transfer) print(`  ${t.target} ${t.account}: ${formatBalances(t.balance)}`);

@@ -1,5 +1,6 @@
 /** Shared test helpers: throwaway project folders, the real CLI as a subprocess, PostgreSQL. */
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -104,4 +105,16 @@ export async function freshDatabase(dialect: Dialect): Promise<{ db: import('kne
       await admin.destroy();
     },
   };
+}
+
+/** A writable stream that keeps what is written, for looking at log output. */
+export function captureStream(): { stream: Writable; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      text += chunk.toString();
+      callback();
+    },
+  });
+  return { stream, text: () => text };
 }

@@ -9,22 +9,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Redactor, REDACTED } from '../src/log/redact.js';
 import { createLogger } from '../src/log/logger.js';
-import { Writable } from 'node:stream';
-import { allFileBytes, runCli, tempProject } from './helpers.js';
+import { allFileBytes, captureStream, runCli, tempProject } from './helpers.js';
 
 const SENTINEL = 'sk_live_SENTINEL_7f3a9c21e4b8';
 const FILE_SENTINEL = 'pf_key_FILE_SENTINEL_0b5d77aa';
 
-function capture(): { stream: Writable; text: () => string } {
-  let out = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      out += chunk.toString();
-      cb();
-    },
-  });
-  return { stream, text: () => out };
-}
 
 describe('Redactor', () => {
   const r = new Redactor([SENTINEL]);
@@ -50,7 +39,7 @@ describe('Redactor', () => {
 
   it('keeps secrets out of winston output, in message and metadata, JSON and pretty', () => {
     for (const format of ['json', 'pretty'] as const) {
-      const sink = capture();
+      const sink = captureStream();
       const logger = createLogger({ format, redactor: r, stream: sink.stream });
       logger.info(`calling with ${SENTINEL}`, { header: `Bearer ${SENTINEL}`, err: new Error(SENTINEL) });
       logger.child({ order: '1001' }).error(new Error(`failed: ${SENTINEL}`));

@@ -3,7 +3,6 @@
  * in-flight deliveries finish within the grace period or releases them as in-doubt.
  */
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log/logger.js';
@@ -13,7 +12,7 @@ import { Service } from '../src/service/service.js';
 import { credentialReport } from '../src/service/credentials.js';
 import { pullSource } from '../src/service/intake.js';
 import { Deliverer } from '../src/service/deliver.js';
-import { freshDatabase, tempProject } from './helpers.js';
+import { captureStream, freshDatabase, tempProject } from './helpers.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -21,16 +20,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-function logSink() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return { stream, text: () => text };
-}
 
 async function runtime(configYaml?: (yaml: string) => string, graceSeconds = 1) {
   const dir = tempProject();
@@ -40,7 +29,7 @@ async function runtime(configYaml?: (yaml: string) => string, graceSeconds = 1) 
   writeFileSync(file, yaml);
   const config = loadConfig(file, { API_KEY: 'key-0123456789' });
   const { db, drop } = await freshDatabase('sqlite');
-  const logs = logSink();
+  const logs = captureStream();
   const rt = await openRuntime(config, createLogger({ format: 'json', stream: logs.stream }), { db });
   cleanups.push(async () => {
     await drop().catch(() => undefined);

@@ -44,9 +44,9 @@ function waitFor(started: Started, text: string, ms: number): Promise<void> {
   });
 }
 
-async function stop(started: Started, ms: number): Promise<number | null> {
+async function stop(started: Started, ms: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
   const t0 = Date.now();
-  started.child.kill('SIGTERM');
+  started.child.kill(signal);
   const code = await Promise.race([started.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))]);
   if (code === 'timeout') {
     started.child.kill('SIGKILL');
@@ -76,6 +76,8 @@ describe('npm start', () => {
     expect(second.output()).toContain('source samples: 0 orders read, 0 booked (0 new documents)');
     expect(second.output()).toContain('delivery: 0 documents booked');
     expect(second.output()).toMatch(/1100\s+CHF\s+830\.04/);
-    expect(await stop(second, 5_000)).toBe(0);
+    // Ctrl-C in a terminal: SIGINT stops it just as cleanly.
+    expect(await stop(second, 5_000, 'SIGINT')).toBe(0);
+    expect(second.output()).toContain('SIGINT received: stopping');
   });
 });

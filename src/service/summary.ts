@@ -58,7 +58,7 @@ export function money(amount: Minor, currency: string): string {
 
 export function formatBalances(balances: Record<string, Minor>): string {
   const entries = Object.entries(balances);
-  return entries.length === 0 ? '0.00' : entries.map(([c, a]) => money(a, c)).join(', ');
+  return entries.length === 0 ? '0 (no postings)' : entries.map(([c, a]) => money(a, c)).join(', ');
 }
 
 export function formatSummary(s: Summary): string {

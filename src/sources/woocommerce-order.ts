@@ -148,39 +148,29 @@ export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOr
     });
   });
 
-  r.array(order, 'shipping_lines', 'shipping_lines', true).forEach((item, i) => {
-    const path = `shipping_lines[${i}]`;
-    const net = r.money(item, 'total', `${path}.total`);
-    lines.push({
-      kind: 'shipping',
-      ref: r.text(item, 'id', `${path}.id`),
-      field: path,
-      sku: r.text(item, 'method_id', `${path}.method_id`, true),
-      name: r.text(item, 'method_title', `${path}.method_title`, true) || 'Shipping',
-      quantity: 1,
-      netBeforeDiscount: net,
-      net,
-      tax: r.money(item, 'total_tax', `${path}.total_tax`, { emptyIsZero: true }),
-      vatRate: lineRate(r, item, path, rates),
+  // Shipping and fee lines carry one amount (no coupon share) and a title instead of a SKU.
+  const chargeLines = [
+    { kind: 'shipping', list: 'shipping_lines', sku: 'method_id', title: 'method_title', fallback: 'Shipping' },
+    { kind: 'fee', list: 'fee_lines', sku: null, title: 'name', fallback: 'Fee' },
+  ] as const;
+  for (const spec of chargeLines) {
+    r.array(order, spec.list, spec.list, true).forEach((item, i) => {
+      const path = `${spec.list}[${i}]`;
+      const net = r.money(item, 'total', `${path}.total`);
+      lines.push({
+        kind: spec.kind,
+        ref: r.text(item, 'id', `${path}.id`),
+        field: path,
+        sku: spec.sku ? r.text(item, spec.sku, `${path}.${spec.sku}`, true) : '',
+        name: r.text(item, spec.title, `${path}.${spec.title}`, true) || spec.fallback,
+        quantity: 1,
+        netBeforeDiscount: net,
+        net,
+        tax: r.money(item, 'total_tax', `${path}.total_tax`, { emptyIsZero: true }),
+        vatRate: lineRate(r, item, path, rates),
+      });
     });
-  });
-
-  r.array(order, 'fee_lines', 'fee_lines', true).forEach((item, i) => {
-    const path = `fee_lines[${i}]`;
-    const net = r.money(item, 'total', `${path}.total`);
-    lines.push({
-      kind: 'fee',
-      ref: r.text(item, 'id', `${path}.id`),
-      field: path,
-      sku: '',
-      name: r.text(item, 'name', `${path}.name`, true) || 'Fee',
-      quantity: 1,
-      netBeforeDiscount: net,
-      net,
-      tax: r.money(item, 'total_tax', `${path}.total_tax`, { emptyIsZero: true }),
-      vatRate: lineRate(r, item, path, rates),
-    });
-  });
+  }
 
   const billing = r.object(order, 'billing', 'billing');
   const meta = r.array(order, 'meta_data', 'meta_data', true);
