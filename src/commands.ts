@@ -3,7 +3,7 @@
  * Results go to stdout (JSON with --json), logs to stderr; both pass through the redactor.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { currencyExponent, formatDecimal, postingsOf, type BookDocument } from './books/index.js';
+import { add, currencyExponent, formatDecimal, minor, postingsOf, type BookDocument, type Minor } from './books/index.js';
 import { DEFAULT_CONFIG_PATH, loadConfig, type Config } from './config/load.js';
 import { openDatabase } from './db/connect.js';
 import { migrateLatest, pendingMigrations } from './db/migrate.js';
@@ -14,7 +14,7 @@ import { OperatorError, redriveDead, retryEntry, skipEntry } from './outbox/oper
 import { backlog, listEntries, showEntry } from './outbox/queries.js';
 import { OUTBOX_STATES, type OutboxState } from './outbox/states.js';
 import { listCursors } from './store/cursors.js';
-import { getQuarantined, listQuarantine } from './store/quarantine.js';
+import { dismissQuarantined, getQuarantined, listQuarantine } from './store/quarantine.js';
 import { trialBalance } from './targets/journal.js';
 import { credentialReport } from './service/credentials.js';
 import { Deliverer } from './service/deliver.js';
@@ -66,11 +66,13 @@ async function withDatabase<T>(cmd: Command, fn: (db: Runtime['db'], config: Con
   }
 }
 
-function parseId(value: string): number {
+function positiveInt(value: string, what: string): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`"${value}" is not an entry id`);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`"${value}" is not ${what}`);
   return n;
 }
+
+const parseId = (value: string) => positiveInt(value, 'an entry id');
 
 function parseDay(value: string, option: string): Date {
   const iso = /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value;
@@ -183,7 +185,9 @@ export function buildProgram(): Command {
       const problems: string[] = [];
       const warnings: string[] = [];
       for (const status of credentialReport(config)) {
-        if (status.level === 'expired') problems.push(status.message);
+        // An expired key for the environment not in use does not stop kontor; it still needs replacing.
+        if (status.level === 'expired' && status.active) problems.push(status.message);
+        else if (status.level === 'expired') warnings.push(`${status.message} (not in use: environment is ${config.targets.find((t) => t.name === status.target)!.environment})`);
         else if (status.level === 'warning') warnings.push(status.message);
       }
       for (const t of config.targets) {
@@ -271,7 +275,7 @@ export function buildProgram(): Command {
     .option('--json', 'print as JSON')
     .action(async (opts: { state?: OutboxState; target?: string; limit: string; json?: boolean }, cmd: Command) => {
       await withDatabase(cmd, async (db) => {
-        const entries = await listEntries(db, { ...(opts.state ? { state: opts.state } : {}), ...(opts.target ? { target: opts.target } : {}), limit: parseId(opts.limit) });
+        const entries = await listEntries(db, { ...(opts.state ? { state: opts.state } : {}), ...(opts.target ? { target: opts.target } : {}), limit: positiveInt(opts.limit, 'a positive --limit') });
         if (opts.json) return printJson(entries);
         if (entries.length === 0) return print('no entries');
         for (const e of entries) {
@@ -341,13 +345,13 @@ export function buildProgram(): Command {
         for (const r of result) {
           print(`${r.target}:`);
           if (r.accounts.length === 0) print('  nothing booked yet');
-          const totals = new Map<string, number>();
+          const totals = new Map<string, Minor>();
           for (const a of r.accounts) {
             const e = currencyExponent(a.currency);
             print(`  ${a.account.padEnd(8)}${a.currency.padEnd(5)}${formatDecimal(a.debit, e).padStart(14)}${formatDecimal(a.credit, e).padStart(14)}${formatDecimal(a.balance, e).padStart(14)}`);
-            totals.set(a.currency, (totals.get(a.currency) ?? 0) + a.balance);
+            totals.set(a.currency, add(totals.get(a.currency) ?? minor(0), a.balance));
           }
-          for (const [currency, total] of totals) print(`  ${total === 0 ? 'balanced' : 'NOT BALANCED'}: ${currency} Σ = ${total}`);
+          for (const [currency, total] of totals) print(`  ${total === 0 ? 'balanced' : 'NOT BALANCED'}: Σ ${money(total, currency)}`);
         }
       });
     });
@@ -364,6 +368,17 @@ export function buildProgram(): Command {
         if (opts.json) return printJson(rows.map(({ raw: _raw, ...r }) => r));
         if (rows.length === 0) return print('quarantine is empty');
         for (const q of rows) print(`#${q.id} ${q.source} order ${q.record_id} (${q.origin}): ${q.field ? `${q.field}: ` : ''}${q.reason}${q.resolved_at ? ` [resolved: ${q.resolution}]` : ''}`);
+      });
+    });
+  quarantine
+    .command('dismiss <id>')
+    .description('close an open entry for good (the record is not booked), with a recorded reason')
+    .requiredOption('--reason <text>', 'why it is dismissed')
+    .action(async (id: string, opts: { reason: string }, cmd: Command) => {
+      if (opts.reason.trim() === '') throw new UsageError('dismissing needs a reason (--reason)');
+      await withDatabase(cmd, async (db) => {
+        if (!(await dismissQuarantined(db, parseId(id), opts.reason))) throw new UsageError(`quarantine entry ${id} is not open`);
+        print(`quarantine entry #${id} dismissed: ${opts.reason}`);
       });
     });
   quarantine

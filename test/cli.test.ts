@@ -21,6 +21,7 @@ const COMMANDS = [
   ['ledger', 'balance'],
   ['quarantine', 'list'],
   ['quarantine', 'replay'],
+  ['quarantine', 'dismiss'],
 ];
 
 describe('kontor CLI', () => {
@@ -63,6 +64,7 @@ describe('kontor CLI', () => {
     const run = await runCli(['sync', '--once'], { cwd: dir, env: { RMA_KEY: 'k-123456789' } });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('target "journal": delivery to Run my Accounts is not implemented yet (it arrives with issue #6)');
+    expect(existsSync(path.join(dir, 'data')), 'refused before creating the database').toBe(false);
   });
 
   it('check passes on the default config and warns and fails on credential expiry', async () => {
@@ -122,7 +124,7 @@ describe('kontor CLI', () => {
     expect(status.transfer[0]!.account).toBe('1090');
 
     const ledger = await runCli(['ledger', 'balance'], { cwd: dir });
-    expect(ledger.stdout).toContain('balanced: CHF Σ = 0');
+    expect(ledger.stdout).toContain('balanced: Σ CHF 0.00');
     expect(ledger.stdout).toMatch(/1100\s+CHF\s+830\.04\s+0\.00\s+830\.04/);
 
     const list = await runCli(['outbox', 'list', '--state', 'delivered'], { cwd: dir });
@@ -138,6 +140,11 @@ describe('kontor CLI', () => {
     const replay = await runCli(['quarantine', 'replay', '--all'], { cwd: dir });
     expect(replay.code).toBe(1);
     expect(replay.stdout).toContain('replayed 1, 1 still quarantined');
+
+    const dismiss = await runCli(['quarantine', 'dismiss', '1', '--reason', 'test order from the shop owner'], { cwd: dir });
+    expect(dismiss.stdout.trim()).toBe('quarantine entry #1 dismissed: test order from the shop owner');
+    expect((await runCli(['quarantine', 'list'], { cwd: dir })).stdout.trim()).toBe('quarantine is empty');
+    expect((await runCli(['quarantine', 'dismiss', '1', '--reason', 'again'], { cwd: dir })).code).toBe(2);
   });
 
   it('backfill --dry-run prints documents and writes nothing', async () => {

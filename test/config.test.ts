@@ -93,6 +93,28 @@ describe('config.yaml', () => {
     expect(error.message).toContain('config.yaml:5:15: sources.shop.targets.0: unknown target "ledger" (configured: books)');
   });
 
+  it('rejects an unknown time zone at its line', () => {
+    const yaml = `service:\n  timezone: Europe/Zürich\n${MINIMAL}`;
+    expect(configError(() => loadConfig(project(yaml), {})).message).toBe(
+      'config.yaml:2:13: service.timezone: not a known IANA time zone (e.g. Europe/Zurich)',
+    );
+  });
+
+  it('types a value substituted whole into a plain scalar as YAML would', () => {
+    const yaml = `service:\n  shutdown_grace_seconds: \${GRACE}\n${MINIMAL}`;
+    expect(loadConfig(project(yaml), { GRACE: '3' }).raw.service.shutdown_grace_seconds).toBe(3);
+    const quoted = MINIMAL.replace('type: journal', 'type: journal\n    transfer_account: "${ACCOUNT}"');
+    expect(loadConfig(project(quoted), { ACCOUNT: '1090' }).targets[0]!.config.transfer_account).toBe('1090');
+  });
+
+  it('does not take paths for secrets', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kontor-creds-'));
+    writeFileSync(path.join(dir, 'rma.key'), 'the-real-secret-value\n');
+    const yaml = MINIMAL.replace('    type: journal', '    type: journal\n    credentials:\n      test:\n        api_key_file: ${CREDENTIALS_DIRECTORY}/rma.key');
+    const config = loadConfig(project(yaml), { CREDENTIALS_DIRECTORY: dir });
+    expect([...config.secrets]).toEqual(['the-real-secret-value']);
+  });
+
   it('substitutes ${ENV} and ${ENV:-default}', () => {
     const yaml = MINIMAL.replace('    path: ./examples/orders', '    path: ${ORDERS_DIR}').replace('type: journal', 'type: journal\n    transfer_account: "${TRANSFER:-1090}"');
     const config = loadConfig(project(yaml), { ORDERS_DIR: './examples/orders' });

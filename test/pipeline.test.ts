@@ -9,6 +9,7 @@ import { postingsOf, sum, type BookDocument, type InvoiceDocument } from '../src
 import { loadConfig } from '../src/config/load.js';
 import { PermanentError, RetriableError } from '../src/errors.js';
 import { silentLogger } from '../src/log/logger.js';
+import { Redactor } from '../src/log/redact.js';
 import { claimEntries } from '../src/outbox/claim.js';
 import { listTransitions } from '../src/outbox/events.js';
 import { redriveDead, retryEntry, skipEntry } from '../src/outbox/operator.js';
@@ -119,10 +120,13 @@ describe.each(DIALECTS)('pipeline on %s', (dialect) => {
     writeFileSync(path.join(h.orders, 'wc-order-1003.json'), readFileSync(path.join(import.meta.dirname, '..', 'examples', 'orders', 'wc-order-1003.json')));
     const later = new Date(Date.now() + 120_000);
     utimesSync(path.join(h.orders, 'wc-order-1003.json'), later, later);
+    // The broken file is rewritten as a valid order: its quarantine entry (named after the file) closes.
+    const broken = JSON.parse(readFileSync(path.join(h.orders, 'wc-order-1001.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(path.join(h.orders, 'broken.json'), JSON.stringify({ ...broken, id: 9999, number: '9999' }));
+    utimesSync(path.join(h.orders, 'broken.json'), later, later);
     const fixed = await syncOnce(h.rt, new Deliverer(h.rt));
-    expect(fixed.intake[0]).toMatchObject({ booked: 1, quarantined: 0 });
-    const open1003 = (await listQuarantine(h.rt.db)).filter((r) => r.record_id === '1003');
-    expect(open1003).toEqual([]);
+    expect(fixed.intake[0]).toMatchObject({ booked: 2, quarantined: 0 });
+    expect(await listQuarantine(h.rt.db)).toEqual([]);
   });
 
   test('replays a quarantined order after the mapping is fixed', async () => {
@@ -148,6 +152,40 @@ describe.each(DIALECTS)('pipeline on %s', (dialect) => {
     const replay = await takeIn(rt, rt.sources.get('samples')!, { id: q!.record_id, raw: q!.raw, origin: q!.origin });
     expect(replay).toEqual({ outcome: 'booked', documents: 2 });
     expect((await new Deliverer(rt).drain()).delivered).toBe(2);
+  });
+
+  test('replaying a broken file that is still broken keeps it quarantined, with its position', async () => {
+    const h = await harness(dialect);
+    writeFileSync(path.join(h.orders, 'broken.json'), '{"id": 1,\n "total": ]');
+    await pullSource(h.rt, 'samples');
+    const [q] = await listQuarantine(h.rt.db);
+    expect(q).toMatchObject({ record_id: 'examples/orders/broken.json', origin: 'examples/orders/broken.json' });
+    await h.rt.db('quarantine').where({ id: q!.id }).update({ resolved_at: new Date().toISOString(), resolution: 'replayed' });
+    const replay = await takeIn(h.rt, h.rt.sources.get('samples')!, { id: q!.record_id, raw: q!.raw, origin: q!.origin });
+    expect(replay.outcome).toBe('quarantined');
+    const [again] = await listQuarantine(h.rt.db);
+    expect(again!.reason).toMatch(/^examples\/orders\/broken\.json:2:11: invalid JSON/);
+  });
+
+  test('gives up on an outcome that stays unknown, and stores target errors redacted', async () => {
+    const h = await harness(dialect);
+    await pullSource(h.rt, 'samples');
+    h.rt.redactor = new Redactor(['sekret-api-key-123']);
+    h.rt.targets.set('journal', {
+      name: 'journal',
+      type: 'fake',
+      deliver: async () => {
+        throw new Error('connection reset (GET /x?key=sekret-api-key-123)');
+      },
+      lookup: async () => null,
+      transferBalance: async () => ({}),
+    });
+    const deliverer = new Deliverer(h.rt, { maxAttempts: 2 });
+    expect(await deliverer.drain()).toMatchObject({ inDoubt: 4 });
+    for (const e of await listEntries(h.rt.db, { state: 'in_doubt' })) await retryEntry(h.rt.db, e.id);
+    expect(await deliverer.drain()).toMatchObject({ dead: 4 });
+    const dead = await listEntries(h.rt.db, { state: 'dead' });
+    expect(dead[0]!.last_error).toBe('gave up after 2 attempts with unknown outcome: connection reset (GET /x?key=[REDACTED]); check the target before retrying');
   });
 
   test('refuses to re-book an order that changed after booking (corrections come later)', async () => {

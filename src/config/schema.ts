@@ -20,6 +20,16 @@ const cron = z.string().superRefine((expr, ctx) => {
   }
 });
 
+/** An IANA time zone that this Node.js knows (Europe/Zurich, Europe/Stockholm). */
+export const timeZone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'not a known IANA time zone (e.g. Europe/Zurich)');
+
 const name = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'names use lower-case letters, digits, "-" and "_", starting with a letter');
 
 export const ENVIRONMENTS = ['production', 'test'] as const;
@@ -86,9 +96,10 @@ const targetCommon = {
   max_credential_validity_days: z.number().int().positive().default(730),
 };
 
+const { base_url: _remoteOnly, ...journalCommon } = targetCommon;
 const journalTarget = z.strictObject({
   type: z.literal('journal'),
-  ...targetCommon,
+  ...journalCommon,
   environment: z.enum(ENVIRONMENTS).default('test'),
 });
 
@@ -146,7 +157,7 @@ const log = z.strictObject({
 });
 
 const service = z.strictObject({
-  timezone: z.string().default('Europe/Zurich'),
+  timezone: timeZone.default('Europe/Zurich'),
   shutdown_grace_seconds: z.number().positive().max(300).default(10),
   delivery_interval_seconds: z.number().positive().default(2),
   credential_warning_days: z.number().int().nonnegative().default(30),

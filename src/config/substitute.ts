@@ -20,11 +20,20 @@ import { positionOfOffset, type YamlSource } from './yaml.js';
 
 /** Environment variables whose values are secrets wherever they are substituted. */
 const SECRET_NAME = /KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|AUTH/i;
+/** …but not variables that name places (systemd's CREDENTIALS_DIRECTORY, RMA_KEY_FILE). */
+const PLACE_NAME = /(_DIR|_DIRECTORY|_PATH|_FILE)$/i;
 
 const PLACEHOLDER = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 export interface SubstitutionResult {
   secrets: Set<string>;
+}
+
+/** A substituted value typed as YAML would type it, limited to numbers and booleans. */
+function retype(value: string): string | number | boolean {
+  if (/^-?\d+(\.\d+)?$/.test(value)) return Number(value);
+  if (value === 'true' || value === 'false') return value === 'true';
+  return value;
 }
 
 export function substitute(source: YamlSource, env: NodeJS.ProcessEnv): SubstitutionResult {
@@ -44,7 +53,7 @@ export function substitute(source: YamlSource, env: NodeJS.ProcessEnv): Substitu
     }
   };
 
-  const expand = (scalar: Scalar, inCredentials: boolean): void => {
+  const expand = (scalar: Scalar, isSecret: boolean): void => {
     if (typeof scalar.value !== 'string') return;
     const at = scalar.range?.[0] ?? 0;
     const text = scalar.value;
@@ -52,7 +61,7 @@ export function substitute(source: YamlSource, env: NodeJS.ProcessEnv): Substitu
       if (match === '$${') return '${';
       const direct = env[name!];
       if (direct !== undefined && direct !== '') {
-        if (SECRET_NAME.test(name!)) secrets.add(direct);
+        if (SECRET_NAME.test(name!) && !PLACE_NAME.test(name!)) secrets.add(direct);
         return direct;
       }
       const fileVar = env[`${name}_FILE`];
@@ -61,8 +70,11 @@ export function substitute(source: YamlSource, env: NodeJS.ProcessEnv): Substitu
       issues.push({ ...positionOfOffset(source, at), message: `environment variable ${name} is not set (nor ${name}_FILE)` });
       return '';
     });
-    if (expanded !== text) scalar.value = expanded;
-    if (inCredentials && expanded !== '') secrets.add(expanded);
+    if (expanded !== text) {
+      // `timeout: ${GRACE}` should be a number, as if the value had been written there.
+      scalar.value = scalar.type === 'PLAIN' && /^\$\{[^}]+\}$/.test(text) ? retype(expanded) : expanded;
+    }
+    if (isSecret && expanded !== '') secrets.add(expanded);
   };
 
   const walk = (node: unknown, inCredentials: boolean): void => {
@@ -75,7 +87,8 @@ export function substitute(source: YamlSource, env: NodeJS.ProcessEnv): Substitu
         const key = isScalar(pair.key) ? String(pair.key.value) : '';
         // Dates of a credential are public: they are printed in expiry warnings.
         const childInCredentials = (inCredentials || key === 'credentials') && key !== 'expires' && key !== 'created';
-        walk(pair.value, childInCredentials);
+        // A *_file value is a path to a secret, not the secret.
+        walk(pair.value, childInCredentials && !key.endsWith('_file'));
         if (key.endsWith('_file') && isScalar(pair.value) && typeof pair.value.value === 'string' && inCredentials) {
           const at = pair.value.range?.[0] ?? 0;
           const content = readSecretFile(pair.value.value, at, key);

@@ -35,8 +35,8 @@ export function loadMapping(absolutePath: string): Mapping {
   const revenue = new Map<number, string>();
   spec.accounts.revenue.forEach((r, i) => {
     const rate = vatRate(r.vat_rate);
-    if (revenue.has(rate)) issues.push({ ...positionOf(source, ['accounts', 'revenue', i]), message: `VAT rate ${r.vat_rate} % is routed twice; the second rule is unreachable` });
-    revenue.set(rate, r.account);
+    if (revenue.has(rate)) issues.push({ ...positionOf(source, ['accounts', 'revenue', i]), message: `VAT rate ${r.vat_rate} % is routed twice; this rule is unreachable` });
+    else revenue.set(rate, r.account);
   });
   const vat = spec.vat.rates.map((r) => ({ rate: vatRate(r.rate), code: r.code, account: r.account, from: r.valid_from, to: r.valid_to }));
   spec.vat.rates.forEach((r, i) => {

@@ -43,13 +43,14 @@ function addDays(date: string, days: number): string {
   return d.toISOString().slice(0, 10);
 }
 
-function templateValues(order: CanonicalOrder): Record<TemplateVariable, string> {
+function templateValues(order: CanonicalOrder, localDate: string): Record<TemplateVariable, string> {
   return {
     id: order.id,
     number: order.number,
     customer_id: order.customer.id ?? '',
     email: order.customer.email,
-    year: order.createdAt.slice(0, 4),
+    // The year of the invoice date in the mapping's time zone, not of the UTC timestamp.
+    year: localDate.slice(0, 4),
   };
 }
 
@@ -72,8 +73,8 @@ export function mapOrder(order: CanonicalOrder, mapping: Mapping): MapOutcome {
   if (!spec.select.statuses.includes(order.status)) {
     return { kind: 'skipped', reason: `status "${order.status}" is not billable (select.statuses in ${mapping.file})` };
   }
-  const values = templateValues(order);
   const date = localDate(order.createdAt, spec.invoice.timezone);
+  const values = templateValues(order, date);
 
   const customerNumber = renderTemplate(order.customer.id ? spec.customer.number : spec.customer.guest_number, values);
   const personName = [order.customer.firstName, order.customer.lastName].filter(Boolean).join(' ');

@@ -2,6 +2,7 @@
  * Mapping file format, version 1 (the thin first cut; docs/mapping.md is its reference).
  */
 import { z } from 'zod';
+import { timeZone } from '../config/schema.js';
 import { TEMPLATE_VARIABLES, unknownPlaceholders } from './template.js';
 
 const account = z.string().regex(/^[0-9A-Za-z._-]{1,20}$/, 'an account number like "3200"');
@@ -34,7 +35,7 @@ export const mappingSchema = z.strictObject({
     receivable_account: account,
     payment_terms_days: z.number().int().nonnegative().default(30),
     /** Calendar dates of documents are taken in this zone. */
-    timezone: z.string().default('Europe/Zurich'),
+    timezone: timeZone.default('Europe/Zurich'),
   }),
   accounts: z.strictObject({
     revenue: z.array(z.strictObject({ vat_rate: percent, account })).min(1),

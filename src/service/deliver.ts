@@ -138,7 +138,8 @@ export class Deliverer {
       stats.delivered++;
       log.debug(`delivered ${doc.kind} ${doc.number} as ${delivered.externalId}`, { document: entry.document_id });
     } catch (error) {
-      const message = errorMessage(error);
+      // Target errors may echo request details; what is stored and logged is redacted.
+      const message = this.rt.redactor.text(errorMessage(error));
       if (error instanceof PermanentError || error instanceof BooksError) {
         await markDead(db, entry, message);
         stats.dead++;
@@ -153,6 +154,10 @@ export class Deliverer {
           stats.retrying++;
           log.warn(`${doc.kind} ${doc.number}: will retry: ${message}`);
         }
+      } else if (entry.attempts >= this.maxAttempts) {
+        await markDead(db, entry, `gave up after ${entry.attempts} attempts with unknown outcome: ${message}; check the target before retrying`);
+        stats.dead++;
+        log.error(`${doc.kind} ${doc.number}: gave up after ${entry.attempts} attempts with unknown outcome: ${message}`);
       } else {
         // The target may or may not have it: look it up before sending again.
         await markInDoubt(db, entry, `outcome unknown: ${message}`, backoffMs(entry.attempts));

@@ -79,27 +79,35 @@ export async function previewSource(
 ): Promise<Pick<IntakeStats, 'read' | 'booked' | 'skipped' | 'quarantined'>> {
   const stats = { read: 0, booked: 0, skipped: 0, quarantined: 0 };
   for await (const record of binding.adapter.pull({ cursor: null })) {
-    let mapped: { order: CanonicalOrder; outcome: MapOutcome };
-    try {
-      mapped = mapRecord(binding, record);
-    } catch (error) {
-      if (!(error instanceof RecordError || error instanceof BooksError)) throw error;
-      stats.read++;
+    const mapped = mapRecord(binding, record, window);
+    if (mapped.kind === 'outside-window') continue;
+    stats.read++;
+    if (mapped.kind === 'failed') {
       stats.quarantined++;
-      report(record, { kind: 'quarantined', reason: error.message });
+      report(record, { kind: 'quarantined', reason: mapped.error.message });
       continue;
     }
-    if (!inWindow(mapped.order, window)) continue;
-    stats.read++;
     stats[mapped.outcome.kind === 'skipped' ? 'skipped' : 'booked']++;
     report(record, mapped.outcome);
   }
   return stats;
 }
 
-function mapRecord(binding: SourceBinding, record: SourceRecord): { order: CanonicalOrder; outcome: MapOutcome } {
-  const order = binding.adapter.parse(record);
-  return { order, outcome: mapOrder(order, binding.mapping) };
+type Mapped = { kind: 'mapped'; order: CanonicalOrder; outcome: MapOutcome } | { kind: 'outside-window' } | { kind: 'failed'; error: RecordError | BooksError };
+
+/**
+ * Parse, then (only for orders inside the window) map. Records that fail either step are
+ * reported as `failed`; an order outside a backfill window is not mapped at all.
+ */
+function mapRecord(binding: SourceBinding, record: SourceRecord, window: PullWindow | undefined): Mapped {
+  try {
+    const order = binding.adapter.parse(record);
+    if (!inWindow(order, window)) return { kind: 'outside-window' };
+    return { kind: 'mapped', order, outcome: mapOrder(order, binding.mapping) };
+  } catch (error) {
+    if (error instanceof RecordError || error instanceof BooksError) return { kind: 'failed', error };
+    throw error;
+  }
 }
 
 function inWindow(order: CanonicalOrder, window: PullWindow | undefined): boolean {
@@ -122,20 +130,19 @@ export async function takeIn(
     return result('unchanged');
   }
 
-  let mapped: { order: CanonicalOrder; outcome: MapOutcome };
-  try {
-    mapped = mapRecord(binding, record);
-  } catch (error) {
-    if (!(error instanceof RecordError || error instanceof BooksError)) throw error;
-    await quarantine(rt, source, record, contentHash, error);
+  const mapped = mapRecord(binding, record, options.window);
+  if (mapped.kind === 'outside-window') return result('outside-window');
+  if (mapped.kind === 'failed') {
+    await quarantine(rt, source, record, contentHash, mapped.error);
     return result('quarantined');
   }
-  if (!inWindow(mapped.order, options.window)) return result('outside-window');
 
   try {
     const created = await rt.db.transaction(async (trx) => {
       const snapshotId = await insertSnapshot(trx, { source, recordId: record.id, contentHash, raw: record.raw, origin: record.origin });
-      await resolveQuarantine(trx, source, record.id, `superseded by version ${contentHash.slice(0, 12)}`);
+      const resolution = `superseded by version ${contentHash.slice(0, 12)}`;
+      await resolveQuarantine(trx, source, record.id, resolution);
+      if (record.supersedes && record.supersedes !== record.id) await resolveQuarantine(trx, source, record.supersedes, resolution);
       if (mapped.outcome.kind === 'skipped') return -1;
       return enqueueOrder(trx, binding, snapshotId, [mapped.outcome.customer, mapped.outcome.invoice]);
     });

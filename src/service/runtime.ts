@@ -8,6 +8,7 @@ import { openDatabase } from '../db/connect.js';
 import { migrateLatest } from '../db/migrate.js';
 import { NotImplementedError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { Redactor } from '../log/redact.js';
 import { loadMapping, type Mapping } from '../mapping/load.js';
 import { FileSource } from '../sources/file.js';
 import type { SourceAdapter } from '../sources/types.js';
@@ -22,6 +23,8 @@ export interface SourceBinding {
 
 export interface Runtime {
   config: Config;
+  /** Removes the config's secrets from text that is stored or shown. */
+  redactor: Redactor;
   db: Knex;
   logger: Logger;
   sources: Map<string, SourceBinding>;
@@ -31,19 +34,25 @@ export interface Runtime {
 export function createSource(source: ResolvedSource): SourceAdapter {
   switch (source.config.type) {
     case 'file':
-      return new FileSource({ name: source.name, folder: source.path, format: source.config.format });
+      return new FileSource({ name: source.name, folder: source.path, label: source.config.path, format: source.config.format });
   }
 }
 
-export function createTarget(target: ResolvedTarget, db: Knex): TargetAdapter {
+/** Throws for target types this build accepts in config.yaml but cannot deliver to yet. */
+export function assertDeliverable(target: ResolvedTarget): void {
   switch (target.config.type) {
     case 'journal':
-      return new JournalTarget(target.name, db, target.config.transfer_account);
+      return;
     case 'runmyaccounts':
       throw new NotImplementedError(`target "${target.name}": delivery to Run my Accounts`, 'it arrives with issue #6');
     case 'billecta':
       throw new NotImplementedError(`target "${target.name}": delivery to Billecta`, 'it arrives with issue #7');
   }
+}
+
+export function createTarget(target: ResolvedTarget, db: Knex): TargetAdapter {
+  assertDeliverable(target);
+  return new JournalTarget(target.name, db, target.config.transfer_account);
 }
 
 /** Mappings of every source, loaded and checked (ConfigError on the first broken file). */
@@ -59,6 +68,8 @@ export interface RuntimeOptions {
 
 export async function openRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const mappings = loadMappings(config);
+  // Refuse targets this build cannot deliver to before anything is created on disk.
+  config.targets.forEach(assertDeliverable);
   const db = options.db ?? openDatabase(config.database);
   try {
     if (options.migrate !== false) {
@@ -69,7 +80,7 @@ export async function openRuntime(config: Config, logger: Logger, options: Runti
     const sources = new Map(
       config.sources.map((s) => [s.name, { config: s, adapter: createSource(s), mapping: mappings.get(s.name)! }]),
     );
-    return { config, db, logger, sources, targets };
+    return { config, db, logger, sources, targets, redactor: new Redactor(config.secrets) };
   } catch (error) {
     await db.destroy();
     throw error;

@@ -163,10 +163,11 @@ export class Service {
       for (const timer of this.timers) clearInterval(timer);
       this.abort.abort();
       this.deliverer.stop();
-      const graceMs = rt.config.raw.service.shutdown_grace_seconds * 1000;
-      await this.deliverer.settle(graceMs);
-      // Whatever is still queued saw the abort and returns at once.
-      await Promise.race([this.chain, new Promise((r) => setTimeout(r, graceMs).unref())]);
+      // One grace period in all: in-flight deliveries, then whatever is still queued (which
+      // saw the abort and returns at once).
+      const deadline = Date.now() + rt.config.raw.service.shutdown_grace_seconds * 1000;
+      await this.deliverer.settle(deadline - Date.now());
+      await Promise.race([this.chain, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
       await rt.db.destroy();
       rt.logger.info('kontor stopped');
       this.resolveDone();

@@ -9,7 +9,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import path from 'node:path';
-import { displayPath } from '../config/yaml.js';
 import { parseWooCommerceOrder } from './woocommerce-order.js';
 import type { CanonicalOrder } from './order.js';
 import type { PullOptions, SourceAdapter, SourceRecord } from './types.js';
@@ -18,6 +17,8 @@ import { RecordError } from '../errors.js';
 export interface FileSourceOptions {
   name: string;
   folder: string;
+  /** The folder as configured (`./examples/orders`): record origins are named after it. */
+  label: string;
   format: 'woocommerce';
 }
 
@@ -57,7 +58,7 @@ function recordsOfText(fileLabel: string, text: string, jsonLines: boolean): Sou
       const origin = `${fileLabel}:${i + 1}`;
       try {
         const value: unknown = JSON.parse(line);
-        records.push({ id: idOf(value, origin), raw: JSON.stringify(value), origin });
+        records.push({ id: idOf(value, origin), raw: JSON.stringify(value), origin, supersedes: origin });
       } catch {
         records.push({ id: origin, raw: line, origin, readError: `${fileLabel}:${i + 1}:${jsonErrorAt(line).replace(/^1:/, '')}` });
       }
@@ -73,7 +74,7 @@ function recordsOfText(fileLabel: string, text: string, jsonLines: boolean): Sou
   const list = Array.isArray(value) ? value : [value];
   return list.map((item, i) => {
     const origin = Array.isArray(value) ? `${fileLabel}[${i}]` : fileLabel;
-    return { id: idOf(item, origin), raw: JSON.stringify(item), origin };
+    return { id: idOf(item, origin), raw: JSON.stringify(item), origin, supersedes: fileLabel };
   });
 }
 
@@ -81,11 +82,13 @@ export class FileSource implements SourceAdapter {
   readonly type = 'file';
   readonly name: string;
   private readonly folder: string;
+  private readonly label: string;
   private readonly format: 'woocommerce';
 
   constructor(options: FileSourceOptions) {
     this.name = options.name;
     this.folder = options.folder;
+    this.label = options.label;
     this.format = options.format;
   }
 
@@ -98,9 +101,9 @@ export class FileSource implements SourceAdapter {
   }
 
   private async read(entry: FileEntry): Promise<SourceRecord[]> {
-    const full = path.join(this.folder, entry.name);
-    const text = await readFile(full, 'utf8');
-    return recordsOfText(displayPath(full), text, /\.jsonl$/i.test(entry.name));
+    const text = await readFile(path.join(this.folder, entry.name), 'utf8');
+    // Origins name the configured folder, so they read the same from any working directory.
+    return recordsOfText(path.posix.join(this.label.split(path.sep).join('/'), entry.name), text, /\.jsonl$/i.test(entry.name));
   }
 
   async *pull({ cursor }: PullOptions): AsyncIterable<SourceRecord> {
@@ -124,9 +127,16 @@ export class FileSource implements SourceAdapter {
 
   parse(record: SourceRecord): CanonicalOrder {
     if (record.readError) throw new RecordError(record.readError);
+    let value: unknown;
+    try {
+      value = JSON.parse(record.raw);
+    } catch {
+      // A stored raw text that is not JSON (a quarantined broken file being replayed).
+      throw new RecordError(`${record.origin}:${jsonErrorAt(record.raw)}`);
+    }
     switch (this.format) {
       case 'woocommerce':
-        return parseWooCommerceOrder(this.name, JSON.parse(record.raw));
+        return parseWooCommerceOrder(this.name, value);
     }
   }
 }

@@ -19,6 +19,11 @@ export interface SourceRecord {
   checkpoint?: string;
   /** Set when the record could not even be read (broken JSON); it is quarantined as is. */
   readError?: string;
+  /**
+   * The id an unreadable earlier version of this record had (a broken file is quarantined
+   * under its file name); taking this record in resolves that quarantine entry.
+   */
+  supersedes?: string;
 }
 
 export interface PullOptions {

@@ -55,6 +55,12 @@ export async function resolveQuarantine(db: Knex, source: string, recordId: stri
   return db('quarantine').where({ source, record_id: recordId }).whereNull('resolved_at').update({ resolved_at: nowIso(), resolution });
 }
 
+/** Close one open entry by hand, with the operator's reason. */
+export async function dismissQuarantined(db: Knex, id: number, reason: string): Promise<boolean> {
+  const changed = await db('quarantine').where({ id }).whereNull('resolved_at').update({ resolved_at: nowIso(), resolution: `dismissed: ${reason}` });
+  return changed > 0;
+}
+
 export async function listQuarantine(db: Knex, options: { source?: string; includeResolved?: boolean } = {}): Promise<QuarantineRow[]> {
   const q = db('quarantine').select('*').orderBy('id');
   if (options.source) q.where({ source: options.source });
