@@ -294,6 +294,27 @@ describe.each(DIALECTS)('pipeline on %s', (dialect) => {
     expect(events.at(-1)).toMatchObject({ to_state: 'delivered', cause: 'found at the target by the in-doubt lookup' });
   });
 
+  test('a lease left by a crashed worker expires, becomes in-doubt, and is resolved by lookup', async () => {
+    const h = await harness(dialect);
+    await pullSource(h.rt, 'samples');
+    // A worker claims and "crashes": its lease is already over.
+    const [claimed] = await claimEntries(h.rt.db, { target: 'journal', owner: 'crashed-worker', limit: 1, leaseMs: -1000 });
+    // It had delivered the document before dying.
+    const doc = (await h.rt.db('documents').where({ id: claimed!.document_id }).first('body')) as { body: string };
+    await h.rt.targets.get('journal')!.deliver(JSON.parse(doc.body) as BookDocument);
+
+    expect((await new Deliverer(h.rt).drain()).delivered).toBe(9);
+    expect(await journalDocs(h)).toBe(9);
+    const causes = (await listTransitions(h.rt.db, claimed!.id)).map((e) => `${e.to_state}: ${e.cause}`);
+    expect(causes).toEqual([
+      'pending: enqueued',
+      'leased: claimed by crashed-worker',
+      'in_doubt: lease expired',
+      expect.stringMatching(/^leased: claimed by kontor-/),
+      'delivered: found at the target by the in-doubt lookup',
+    ]);
+  });
+
   test('the journal books a document once however often it is delivered', async () => {
     const h = await harness(dialect);
     await pullSource(h.rt, 'samples');
