@@ -144,6 +144,12 @@ describe('kontor CLI', () => {
     const dismiss = await runCli(['quarantine', 'dismiss', '1', '--reason', 'test order from the shop owner'], { cwd: dir });
     expect(dismiss.stdout.trim()).toBe('quarantine entry #1 dismissed: test order from the shop owner');
     expect((await runCli(['quarantine', 'list'], { cwd: dir })).stdout.trim()).toBe('quarantine is empty');
+    // A dismissal holds when the same content is read again (a backfill re-reads everything).
+    writeFileSync(path.join(dir, 'examples', 'orders', 'broken.jsonl'), '{"id": 77, "currency": "CHF"}\n');
+    await runCli(['sync', '--once'], { cwd: dir });
+    const dismissedAgain = await runCli(['backfill', '--source', 'samples', '--from', '2000-01-01', '--to', '2100-01-01'], { cwd: dir });
+    expect(dismissedAgain.code).toBe(0);
+    expect((await runCli(['quarantine', 'list'], { cwd: dir })).stdout.trim()).toBe('quarantine is empty');
     expect((await runCli(['quarantine', 'dismiss', '1', '--reason', 'again'], { cwd: dir })).code).toBe(2);
   });
 

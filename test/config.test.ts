@@ -100,11 +100,19 @@ describe('config.yaml', () => {
     );
   });
 
-  it('types a value substituted whole into a plain scalar as YAML would', () => {
-    const yaml = `service:\n  shutdown_grace_seconds: \${GRACE}\n${MINIMAL}`;
-    expect(loadConfig(project(yaml), { GRACE: '3' }).raw.service.shutdown_grace_seconds).toBe(3);
-    const quoted = MINIMAL.replace('type: journal', 'type: journal\n    transfer_account: "${ACCOUNT}"');
-    expect(loadConfig(project(quoted), { ACCOUNT: '1090' }).targets[0]!.config.transfer_account).toBe('1090');
+  it('fills number keys from ${VAR}, and leaves digit-only text (accounts, keys) as text', () => {
+    const yaml = `service:\n  shutdown_grace_seconds: \${GRACE}\n${MINIMAL}`.replace(
+      'type: journal',
+      'type: journal\n    transfer_account: ${ACCOUNT}\n    credentials:\n      test:\n        api_key: ${DIGIT_KEY}',
+    );
+    const config = loadConfig(project(yaml), { GRACE: '3', ACCOUNT: '1090', DIGIT_KEY: '4711081500' });
+    expect(config.raw.service.shutdown_grace_seconds).toBe(3);
+    expect(config.targets[0]!.config.transfer_account).toBe('1090');
+    expect(config.targets[0]!.config.credentials.test).toEqual({ api_key: '4711081500' });
+    const unquoted = MINIMAL.replace('type: journal', 'type: journal\n    transfer_account: 1091');
+    expect(loadConfig(project(unquoted), {}).targets[0]!.config.transfer_account).toBe('1091');
+    const bad = `service:\n  shutdown_grace_seconds: \${GRACE}\n${MINIMAL}`;
+    expect(configError(() => loadConfig(project(bad), { GRACE: 'soon' })).message).toMatch(/^config\.yaml:2:27: service\.shutdown_grace_seconds: /);
   });
 
   it('does not take paths for secrets', () => {

@@ -20,6 +20,20 @@ const cron = z.string().superRefine((expr, ctx) => {
   }
 });
 
+/**
+ * A number that may also arrive as decimal text: `${GRACE}` substitutes text, and the schema,
+ * not the substitution, knows which keys are numbers (an API key of digits stays text).
+ */
+export function numeric<T extends z.ZodType<number>>(schema: T) {
+  return z.preprocess((v) => (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v), schema);
+}
+
+/** An account number; YAML reads an unquoted 1090 as a number, which is fine here. */
+export const accountNumber = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform(String)
+  .pipe(z.string().regex(/^[0-9A-Za-z._-]{1,20}$/, 'an account number like "3200"'));
+
 /** An IANA time zone that this Node.js knows (Europe/Zurich, Europe/Stockholm). */
 export const timeZone = z.string().refine((tz) => {
   try {
@@ -91,9 +105,9 @@ const targetCommon = {
   base_url: baseUrl.optional(),
   credentials: credentials.default({}),
   /** Account that carries storno and transfer payments; its balance must return to zero. */
-  transfer_account: z.string().min(1).default('1090'),
+  transfer_account: accountNumber.default('1090'),
   /** PostFinance-style keys live at most two years; a longer `expires` earns a warning. */
-  max_credential_validity_days: z.number().int().positive().default(730),
+  max_credential_validity_days: numeric(z.number().int().positive()).default(730),
 };
 
 const { base_url: _remoteOnly, ...journalCommon } = targetCommon;
@@ -146,8 +160,8 @@ const database = z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'url must start with postgres:// (or leave it out for SQLite)')
       .optional(),
-    busy_timeout_ms: z.number().int().nonnegative().default(5000),
-    pool_max: z.number().int().positive().default(10),
+    busy_timeout_ms: numeric(z.number().int().nonnegative()).default(5000),
+    pool_max: numeric(z.number().int().positive()).default(10),
   })
   .refine((d) => !(d.file && d.url), { message: 'give either file (SQLite) or url (PostgreSQL), not both' });
 
@@ -158,9 +172,9 @@ const log = z.strictObject({
 
 const service = z.strictObject({
   timezone: timeZone.default('Europe/Zurich'),
-  shutdown_grace_seconds: z.number().positive().max(300).default(10),
-  delivery_interval_seconds: z.number().positive().default(2),
-  credential_warning_days: z.number().int().nonnegative().default(30),
+  shutdown_grace_seconds: numeric(z.number().positive().max(300)).default(10),
+  delivery_interval_seconds: numeric(z.number().positive()).default(2),
+  credential_warning_days: numeric(z.number().int().nonnegative()).default(30),
 });
 
 export const configSchema = z

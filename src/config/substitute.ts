@@ -29,13 +29,6 @@ export interface SubstitutionResult {
   secrets: Set<string>;
 }
 
-/** A substituted value typed as YAML would type it, limited to numbers and booleans. */
-function retype(value: string): string | number | boolean {
-  if (/^-?\d+(\.\d+)?$/.test(value)) return Number(value);
-  if (value === 'true' || value === 'false') return value === 'true';
-  return value;
-}
-
 export function substitute(source: YamlSource, env: NodeJS.ProcessEnv): SubstitutionResult {
   const secrets = new Set<string>();
   const issues: ConfigIssue[] = [];
@@ -70,10 +63,7 @@ export function substitute(source: YamlSource, env: NodeJS.ProcessEnv): Substitu
       issues.push({ ...positionOfOffset(source, at), message: `environment variable ${name} is not set (nor ${name}_FILE)` });
       return '';
     });
-    if (expanded !== text) {
-      // `timeout: ${GRACE}` should be a number, as if the value had been written there.
-      scalar.value = scalar.type === 'PLAIN' && /^\$\{[^}]+\}$/.test(text) ? retype(expanded) : expanded;
-    }
+    if (expanded !== text) scalar.value = expanded;
     if (isSecret && expanded !== '') secrets.add(expanded);
   };
 

@@ -2,10 +2,10 @@
  * Mapping file format, version 1 (the thin first cut; docs/mapping.md is its reference).
  */
 import { z } from 'zod';
-import { timeZone } from '../config/schema.js';
+import { accountNumber, numeric, timeZone } from '../config/schema.js';
 import { TEMPLATE_VARIABLES, unknownPlaceholders } from './template.js';
 
-const account = z.string().regex(/^[0-9A-Za-z._-]{1,20}$/, 'an account number like "3200"');
+const account = accountNumber;
 const percent = z.union([z.number(), z.string()]).transform(String).pipe(z.string().regex(/^\d{1,2}(\.\d{1,2})?$|^100$/, 'a VAT rate in percent like 8.1'));
 const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD');
 
@@ -33,7 +33,7 @@ export const mappingSchema = z.strictObject({
     number: template,
     description: template.default('Order {number}'),
     receivable_account: account,
-    payment_terms_days: z.number().int().nonnegative().default(30),
+    payment_terms_days: numeric(z.number().int().nonnegative()).default(30),
     /** Calendar dates of documents are taken in this zone. */
     timezone: timeZone.default('Europe/Zurich'),
   }),
@@ -67,7 +67,7 @@ export const mappingSchema = z.strictObject({
     .strictObject({
       account,
       /** The largest difference (minor units) between the shop's total and ours that a rounding line may absorb. */
-      max_residue: z.number().int().nonnegative().max(100).default(5),
+      max_residue: numeric(z.number().int().nonnegative().max(100)).default(5),
     }),
 });
 

@@ -12,7 +12,7 @@ import { enqueueEntry, storeDocument } from '../outbox/enqueue.js';
 import type { CanonicalOrder } from '../sources/order.js';
 import type { SourceRecord } from '../sources/types.js';
 import { readCursor, saveCursor } from '../store/cursors.js';
-import { isQuarantined, quarantineRecord, resolveQuarantine } from '../store/quarantine.js';
+import { isHeldBack, quarantineRecord, resolveQuarantine } from '../store/quarantine.js';
 import { hasSnapshot, insertSnapshot } from '../store/snapshots.js';
 import type { Runtime, SourceBinding } from './runtime.js';
 
@@ -126,7 +126,7 @@ export async function takeIn(
   const contentHash = sha256(record.raw);
   const log = rt.logger.child({ source, order: record.id });
 
-  if ((await hasSnapshot(rt.db, source, record.id, contentHash)) || (await isQuarantined(rt.db, source, record.id, contentHash))) {
+  if ((await hasSnapshot(rt.db, source, record.id, contentHash)) || (await isHeldBack(rt.db, source, record.id, contentHash))) {
     return result('unchanged');
   }
 

@@ -29,8 +29,15 @@ export interface QuarantineRow {
   resolution: string | null;
 }
 
-export async function isQuarantined(db: Knex, source: string, recordId: string, contentHash: string): Promise<boolean> {
-  const row = await db('quarantine').where({ source, record_id: recordId, content_hash: contentHash }).whereNull('resolved_at').first('id');
+/**
+ * Whether this exact content of a record is held back: still quarantined, or dismissed by an
+ * operator (a dismissal holds until the record changes).
+ */
+export async function isHeldBack(db: Knex, source: string, recordId: string, contentHash: string): Promise<boolean> {
+  const row = await db('quarantine')
+    .where({ source, record_id: recordId, content_hash: contentHash })
+    .andWhere((q) => q.whereNull('resolved_at').orWhere('resolution', 'like', 'dismissed:%'))
+    .first('id');
   return row !== undefined;
 }
 
