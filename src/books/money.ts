@@ -11,7 +11,6 @@ declare const minorBrand: unique symbol;
 export type Minor = number & { readonly [minorBrand]: 'Minor' };
 
 export type RoundingMode = 'half-up' | 'half-even' | 'down';
-export const ROUNDING_MODES: readonly RoundingMode[] = ['half-up', 'half-even', 'down'];
 
 export const ZERO = 0 as Minor;
 

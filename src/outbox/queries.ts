@@ -50,11 +50,3 @@ export async function backlog(db: Knex): Promise<BacklogRow[]> {
   }[];
   return rows.map((r) => ({ target: r.target, state: r.state, count: toInt(r.count) }));
 }
-
-/** Entries a worker could deliver now or later (everything not settled or dead). */
-export async function openCount(db: Knex, target?: string): Promise<number> {
-  const q = db('outbox_entries').whereIn('state', ['pending', 'retry', 'in_doubt', 'leased']);
-  if (target) q.where({ target });
-  const row = (await q.count({ count: '*' }).first()) as { count: number | string };
-  return toInt(row.count);
-}

@@ -55,10 +55,6 @@ export class Deliverer {
     this.stopping = true;
   }
 
-  get busy(): boolean {
-    return this.inFlight.size > 0;
-  }
-
 
   /**
    * Wait for in-flight deliveries up to `graceMs`. What is still in flight then may have
