@@ -14,7 +14,7 @@ import { OperatorError, redriveDead, retryEntry, skipEntry } from './outbox/oper
 import { backlog, listEntries, showEntry } from './outbox/queries.js';
 import { OUTBOX_STATES, type OutboxState } from './outbox/states.js';
 import { listCursors } from './store/cursors.js';
-import { dismissQuarantined, getQuarantined, listQuarantine } from './store/quarantine.js';
+import { closeQuarantined, getQuarantined, listQuarantine } from './store/quarantine.js';
 import { trialBalance } from './targets/journal.js';
 import { credentialReport } from './service/credentials.js';
 import { Deliverer } from './service/deliver.js';
@@ -377,7 +377,7 @@ export function buildProgram(): Command {
     .action(async (id: string, opts: { reason: string }, cmd: Command) => {
       if (opts.reason.trim() === '') throw new UsageError('dismissing needs a reason (--reason)');
       await withDatabase(cmd, async (db) => {
-        if (!(await dismissQuarantined(db, parseId(id), opts.reason))) throw new UsageError(`quarantine entry ${id} is not open`);
+        if (!(await closeQuarantined(db, parseId(id), `dismissed: ${opts.reason}`))) throw new UsageError(`quarantine entry ${id} is not open`);
         print(`quarantine entry #${id} dismissed: ${opts.reason}`);
       });
     });
@@ -396,7 +396,7 @@ export function buildProgram(): Command {
           if (!binding) throw new UsageError(`quarantine entry ${q.id} belongs to source "${q.source}", which is not configured`);
           const record = { id: q.record_id, raw: q.raw, origin: q.origin };
           // Replaying means: this exact content again, under today's mapping.
-          await rt.db('quarantine').where({ id: q.id }).update({ resolved_at: new Date().toISOString(), resolution: 'replayed' });
+          await closeQuarantined(rt.db, q.id, 'replayed');
           const { outcome } = await takeIn(rt, binding, record);
           if (outcome === 'quarantined') stillBroken++;
           print(`#${q.id} order ${q.record_id}: ${outcome}`);

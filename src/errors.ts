@@ -58,11 +58,12 @@ export class RecordError extends KontorError {
   override name = 'RecordError';
   readonly exitCode = 1;
   constructor(
-    message: string,
+    /** What is wrong, without the field. */
+    readonly reason: string,
     /** Path of the offending field inside the record, e.g. `line_items[2].total`. */
     readonly field?: string,
   ) {
-    super(field ? `${field}: ${message}` : message);
+    super(field ? `${field}: ${reason}` : reason);
   }
 }
 

@@ -18,7 +18,7 @@ import { Deliverer } from '../src/service/deliver.js';
 import { pullSource, takeIn } from '../src/service/intake.js';
 import { openRuntime, type Runtime } from '../src/service/runtime.js';
 import { syncOnce } from '../src/service/service.js';
-import { listQuarantine } from '../src/store/quarantine.js';
+import { closeQuarantined, listQuarantine } from '../src/store/quarantine.js';
 import { trialBalance } from '../src/targets/journal.js';
 import type { TargetAdapter } from '../src/targets/types.js';
 import { DIALECTS, freshDatabase, HAS_POSTGRES, tempProject, type Dialect } from './helpers.js';
@@ -148,7 +148,7 @@ describe.each(DIALECTS)('pipeline on %s', (dialect) => {
     );
     const config = loadConfig(path.join(h.dir, 'config.yaml'), {});
     const rt = await openRuntime(config, silentLogger(), { db: h.rt.db, migrate: false });
-    await h.rt.db('quarantine').where({ id: q!.id }).update({ resolved_at: new Date().toISOString(), resolution: 'replayed' });
+    await closeQuarantined(h.rt.db, q!.id, 'replayed');
     const replay = await takeIn(rt, rt.sources.get('samples')!, { id: q!.record_id, raw: q!.raw, origin: q!.origin });
     expect(replay).toEqual({ outcome: 'booked', documents: 2 });
     expect((await new Deliverer(rt).drain()).delivered).toBe(2);
@@ -160,7 +160,7 @@ describe.each(DIALECTS)('pipeline on %s', (dialect) => {
     await pullSource(h.rt, 'samples');
     const [q] = await listQuarantine(h.rt.db);
     expect(q).toMatchObject({ record_id: 'examples/orders/broken.json', origin: 'examples/orders/broken.json' });
-    await h.rt.db('quarantine').where({ id: q!.id }).update({ resolved_at: new Date().toISOString(), resolution: 'replayed' });
+    await closeQuarantined(h.rt.db, q!.id, 'replayed');
     const replay = await takeIn(h.rt, h.rt.sources.get('samples')!, { id: q!.record_id, raw: q!.raw, origin: q!.origin });
     expect(replay.outcome).toBe('quarantined');
     const [again] = await listQuarantine(h.rt.db);

@@ -55,7 +55,6 @@ export class Deliverer {
     this.stopping = true;
   }
 
-
   /**
    * Wait for in-flight deliveries up to `graceMs`. What is still in flight then may have
    * reached the target and becomes in-doubt; claimed entries never started go back as they were.
@@ -136,29 +135,26 @@ export class Deliverer {
     } catch (error) {
       // Target errors may echo request details; what is stored and logged is redacted.
       const message = this.rt.redactor.text(errorMessage(error));
+      const what = `${doc.kind} ${doc.number}`;
+      const giveUp = async (reason: string) => {
+        await markDead(db, entry, reason);
+        stats.dead++;
+        log.error(`${what}: ${reason}`);
+      };
+      const exhausted = entry.attempts >= this.maxAttempts;
       if (error instanceof PermanentError || error instanceof BooksError) {
-        await markDead(db, entry, message);
-        stats.dead++;
-        log.error(`${doc.kind} ${doc.number} refused: ${message}`);
+        await giveUp(message);
       } else if (error instanceof RetriableError) {
-        if (entry.attempts >= this.maxAttempts) {
-          await markDead(db, entry, `gave up after ${entry.attempts} attempts: ${message}`);
-          stats.dead++;
-          log.error(`${doc.kind} ${doc.number}: gave up after ${entry.attempts} attempts: ${message}`);
-        } else {
-          await markRetry(db, entry, message, backoffMs(entry.attempts));
-          stats.retrying++;
-          log.warn(`${doc.kind} ${doc.number}: will retry: ${message}`);
-        }
-      } else if (entry.attempts >= this.maxAttempts) {
-        await markDead(db, entry, `gave up after ${entry.attempts} attempts with unknown outcome: ${message}; check the target before retrying`);
-        stats.dead++;
-        log.error(`${doc.kind} ${doc.number}: gave up after ${entry.attempts} attempts with unknown outcome: ${message}`);
+        if (exhausted) return giveUp(`gave up after ${entry.attempts} attempts: ${message}`);
+        await markRetry(db, entry, message, backoffMs(entry.attempts));
+        stats.retrying++;
+        log.warn(`${what}: will retry: ${message}`);
       } else {
+        if (exhausted) return giveUp(`gave up after ${entry.attempts} attempts with unknown outcome: ${message}; check the target before retrying`);
         // The target may or may not have it: look it up before sending again.
         await markInDoubt(db, entry, `outcome unknown: ${message}`, backoffMs(entry.attempts));
         stats.inDoubt++;
-        log.warn(`${doc.kind} ${doc.number}: outcome unknown, will look it up before resending: ${message}`);
+        log.warn(`${what}: outcome unknown, will look it up before resending: ${message}`);
       }
     }
   }

@@ -183,7 +183,7 @@ async function enqueueOrder(trx: Knex, binding: SourceBinding, snapshotId: numbe
 
 async function quarantine(rt: Runtime, source: string, record: SourceRecord, contentHash: string, error: RecordError | BooksError): Promise<void> {
   const field = error instanceof RecordError ? error.field : undefined;
-  const reason = error instanceof RecordError && error.field ? error.message.slice(error.field.length + 2) : error.message;
+  const reason = error instanceof RecordError ? error.reason : error.message;
   await quarantineRecord(rt.db, { source, recordId: record.id, contentHash, reason, field, origin: record.origin, raw: record.raw });
   rt.logger.child({ source, order: record.id }).warn(`order ${record.id} quarantined (${record.origin}): ${field ? `${field}: ` : ''}${reason}`);
 }

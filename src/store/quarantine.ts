@@ -62,9 +62,12 @@ export async function resolveQuarantine(db: Knex, source: string, recordId: stri
   return db('quarantine').where({ source, record_id: recordId }).whereNull('resolved_at').update({ resolved_at: nowIso(), resolution });
 }
 
-/** Close one open entry by hand, with the operator's reason. */
-export async function dismissQuarantined(db: Knex, id: number, reason: string): Promise<boolean> {
-  const changed = await db('quarantine').where({ id }).whereNull('resolved_at').update({ resolved_at: nowIso(), resolution: `dismissed: ${reason}` });
+/**
+ * Close one open entry by hand: `dismissed: …` holds it back for good, `replayed` lets the
+ * same content be taken in again (and quarantined again if it still fails).
+ */
+export async function closeQuarantined(db: Knex, id: number, resolution: string): Promise<boolean> {
+  const changed = await db('quarantine').where({ id }).whereNull('resolved_at').update({ resolved_at: nowIso(), resolution });
   return changed > 0;
 }
 
