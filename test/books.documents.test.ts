@@ -14,6 +14,7 @@ import {
 import { BooksError, UnbalancedDocumentError } from '../src/books/errors.js';
 import { minor, parseDecimal, sum, vatFromNet, type Minor } from '../src/books/index.js';
 import { vatRate } from '../src/books/vat.js';
+import { intIn, lcg } from './random.js';
 
 const chf = (text: string): Minor => parseDecimal(text, 2);
 
@@ -248,20 +249,16 @@ describe('postingsOf', () => {
   });
 
   it('always balances: 300 seeded random invoices', () => {
-    let seed = 0x5eed;
-    const next = (): number => {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      return seed / 2 ** 32;
-    };
-    const intIn = (lo: number, hi: number): number => lo + Math.floor(next() * (hi - lo + 1));
+    const next = lcg(0x5eed);
+    const int = (lo: number, hi: number): number => intIn(next, lo, hi);
     const rates = ['8.1', '2.6', '3.8', '0', '25', '12', '6'].map((r) => vatRate(r));
 
     for (let k = 0; k < 300; k++) {
-      const incomeEntries: IncomeEntry[] = Array.from({ length: intIn(1, 6) }, (_, i) => ({
+      const incomeEntries: IncomeEntry[] = Array.from({ length: int(1, 6) }, (_, i) => ({
         account: `3${200 + i}`,
-        amount: minor(intIn(-50_000, 500_000)),
+        amount: minor(int(-50_000, 500_000)),
         text: `line ${i}`,
-        vatRate: rates[intIn(0, rates.length - 1)]!,
+        vatRate: rates[int(0, rates.length - 1)]!,
       }));
       // VAT per rate as the shop would compute it, plus random tax entries of any size.
       const byRate = new Map<number, Minor[]>();
@@ -271,8 +268,8 @@ describe('postingsOf', () => {
         amount: vatFromNet(sum(amounts), rate as (typeof rates)[number]),
         vatRate: rate as (typeof rates)[number],
       }));
-      if (next() < 0.3) taxEntries.push({ account: '2209', amount: minor(intIn(-10_000, 10_000)), vatRate: rates[0]! });
-      const rounding = next() < 0.3 ? { account: '6960', amount: minor(intIn(-2, 2)), text: 'Rundung' } : undefined;
+      if (next() < 0.3) taxEntries.push({ account: '2209', amount: minor(int(-10_000, 10_000)), vatRate: rates[0]! });
+      const rounding = next() < 0.3 ? { account: '6960', amount: minor(int(-2, 2)), text: 'Rundung' } : undefined;
 
       const doc = buildInvoice(invoiceInput({ income: incomeEntries, tax: taxEntries, ...(rounding ? { rounding } : {}) }));
       const postings = postingsOf(doc);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { currencyExponent, isKnownCurrency } from '../src/books/currency.js';
 import { BooksError } from '../src/books/errors.js';
+import { intIn, lcg } from './random.js';
 import {
   abs,
   add,
@@ -16,20 +17,6 @@ import {
   times,
   type Minor,
 } from '../src/books/money.js';
-
-/** Deterministic 32-bit LCG (Numerical Recipes constants): same cases on every run. */
-function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
-/** Integer in [lo, hi] from a [0, 1) generator. */
-function intIn(next: () => number, lo: number, hi: number): number {
-  return lo + Math.floor(next() * (hi - lo + 1));
-}
 
 describe('minor', () => {
   it('accepts safe integers and bigints unchanged', () => {

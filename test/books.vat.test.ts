@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BooksError } from '../src/books/errors.js';
 import { formatDecimal, minor, parseDecimal, type Minor } from '../src/books/money.js';
+import { lcg } from './random.js';
 import { formatRate, rateOn, SWISS_VAT, vatFromGross, vatFromNet, vatRate, type VatPeriod } from '../src/books/vat.js';
 
 const chf = (text: string): Minor => parseDecimal(text, 2);
@@ -144,11 +145,7 @@ describe('vatFromGross', () => {
   });
 
   it('net + VAT always equals gross by construction, and VAT agrees with vatFromNet within one unit', () => {
-    let seed = 99;
-    const next = (): number => {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      return seed / 2 ** 32;
-    };
+    const next = lcg(99);
     const rates = ['8.1', '2.6', '3.8', '7.7', '25', '12', '6', '0'].map((r) => vatRate(r));
     for (let k = 0; k < 500; k++) {
       const gross = minor(Math.floor(next() * 2_000_000) - 1_000_000);
