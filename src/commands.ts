@@ -93,7 +93,11 @@ export function backfillWindow(from: string, to: string): PullWindow {
 function describeDocument(doc: BookDocument): string {
   if (doc.kind === 'customer') return `  customer ${doc.number}: ${doc.name}, ${[doc.address.zipcode, doc.address.city, doc.address.country].filter(Boolean).join(' ')}`;
   const e = currencyExponent(doc.currency);
-  const lines = [`  invoice ${doc.number} dated ${doc.date}, due ${doc.dueDate}, customer ${doc.customerNumber}, total ${money(doc.total, doc.currency)}`];
+  const head =
+    doc.kind === 'payment'
+      ? `  ${doc.purpose} on ${doc.appliesTo} dated ${doc.date}: ${money(doc.amount, doc.currency)} to ${doc.account}`
+      : `  ${doc.kind} ${doc.number} dated ${doc.date}, due ${doc.dueDate}, customer ${doc.customerNumber}, total ${money(doc.total, doc.currency)}`;
+  const lines = [head];
   for (const p of postingsOf(doc)) {
     lines.push(`    ${p.account.padEnd(8)}${formatDecimal(p.amount, e).padStart(12)}  ${p.text}`);
   }

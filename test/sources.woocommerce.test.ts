@@ -185,7 +185,7 @@ describe('parseWooCommerceOrder on the example orders', () => {
     const order = parse(sample('1004'));
     const fees = order.lines.filter((l) => l.kind === 'fee');
     expect(fees).toEqual([
-      { kind: 'fee', ref: '8854', field: 'fee_lines[0]', sku: '', name: 'Kühlverpackung', quantity: 1, netBeforeDiscount: 300, net: 300, tax: 24, vatRate: 810 },
+      { kind: 'fee', ref: '8854', field: 'fee_lines[0]', sku: '', name: 'Kühlverpackung', quantity: 1, netBeforeDiscount: 300, net: 300, tax: 24, taxBeforeDiscount: 24, vatRate: 810 },
     ]);
     // The 8.1 % tax line includes the fee's VAT: 3.36 + 0.24 (items) + 0.67 (shipping).
     expect(order.taxTotals.find((t) => t.rate === 810)!.tax).toBe(427);

@@ -4,23 +4,21 @@
  * typed VAT helpers of books/; nothing here does floating-point arithmetic.
  */
 import {
+  add,
   BooksError,
   buildCustomer,
   buildInvoice,
-  formatDecimal,
-  currencyExponent,
   formatRate,
-  minor,
+  neg,
   sub,
-  sum,
-  vatFromGross,
-  vatFromNet,
+  TotalMismatchError,
   type CustomerDocument,
-  type IncomeEntry,
   type InvoiceDocument,
+  type LineInput,
   type Minor,
-  type TaxEntry,
+  type VatMethod,
   type VatRate,
+  type VatTreatment,
 } from '../books/index.js';
 import { RecordError } from '../errors.js';
 import type { CanonicalOrder, OrderLine } from '../sources/order.js';
@@ -54,19 +52,29 @@ function templateValues(order: CanonicalOrder, localDate: string): Record<Templa
   };
 }
 
-class Groups<T extends { amount: Minor }> {
-  private readonly map = new Map<string, T>();
-  add(key: string, entry: T): void {
+/** Sums lines that book on the same account at the same rate into one document line. */
+class LineGroups {
+  private readonly map = new Map<string, LineInput & { amount: Minor; shopTax: Minor; shopLines: number }>();
+  add(key: string, line: LineInput & { amount: Minor; shopTax: Minor }): void {
     const existing = this.map.get(key);
-    if (existing) existing.amount = minor(existing.amount + entry.amount);
-    else this.map.set(key, { ...entry });
+    if (existing) {
+      existing.amount = add(existing.amount, line.amount);
+      existing.shopTax = add(existing.shopTax, line.shopTax);
+      existing.shopLines++;
+    } else this.map.set(key, { ...line, shopLines: 1 });
   }
-  values(): T[] {
-    return [...this.map.values()].filter((e) => e.amount !== 0);
+  values(): LineInput[] {
+    return [...this.map.values()].filter((e) => e.amount !== 0 || e.shopTax !== 0);
   }
 }
 
 const KIND_TEXT: Record<OrderLine['kind'], string> = { product: 'Goods', shipping: 'Shipping', fee: 'Fees' };
+
+/** The VAT method that reproduces how the mapping says the shop computes VAT. */
+function vatMethod(mapping: Mapping, order: CanonicalOrder): VatMethod {
+  if (mapping.spec.vat.rounding === 'per_line') return { basis: 'net', rounding: 'shop' };
+  return { basis: order.pricesIncludeTax ? 'gross' : 'net', rounding: 'per-rate-group' };
+}
 
 export function mapOrder(order: CanonicalOrder, mapping: Mapping): MapOutcome {
   const { spec } = mapping;
@@ -92,20 +100,20 @@ export function mapOrder(order: CanonicalOrder, mapping: Mapping): MapOutcome {
     }
     return account;
   };
-  const vatFor = (rate: VatRate, field: string) => {
+  const vatFor = (rate: VatRate, field: string): VatTreatment => {
     const found = mapping.vatAccount(rate, date);
-    if (found) return found;
+    if (found) return { rate, ...found };
     // Untaxed lines (free shipping, exempt goods) need no VAT account.
-    if (rate === 0) return { account: '', code: 'exempt' };
+    if (rate === 0) return { rate, account: '', code: 'exempt' };
     throw new RecordError(
       `VAT rate ${formatRate(rate)} % has no VAT account valid on ${date} (add it under vat.rates in ${mapping.where(['vat', 'rates'])})`,
       field,
     );
   };
 
-  const income = new Groups<IncomeEntry>();
-  const discounts = new Groups<IncomeEntry>();
-  const taxByRate = new Map<VatRate, { account: string; code: string; lineTax: Minor[]; net: Minor[]; gross: Minor[]; field: string }>();
+  const method = vatMethod(mapping, order);
+  const income = new LineGroups();
+  const discounts = new LineGroups();
   const couponCodes = order.coupons.map((c) => c.code).filter(Boolean).join(', ');
 
   for (const line of order.lines) {
@@ -113,50 +121,28 @@ export function mapOrder(order: CanonicalOrder, mapping: Mapping): MapOutcome {
     const account = accountFor(line);
     const vat = vatFor(line.vatRate, line.field);
     const rateText = `${formatRate(line.vatRate)} %`;
+    const grossBefore = add(line.netBeforeDiscount, line.taxBeforeDiscount);
+    const grossAfter = add(line.net, line.tax);
     income.add(`${account}|${line.vatRate}|${line.kind}`, {
+      role: line.kind === 'product' ? 'revenue' : line.kind,
       account,
-      amount: line.netBeforeDiscount,
+      amount: method.basis === 'gross' ? grossBefore : line.netBeforeDiscount,
+      shopTax: line.taxBeforeDiscount,
       text: `${KIND_TEXT[line.kind]} ${rateText}`,
-      vatRate: line.vatRate,
-      vatCode: vat.code,
+      vat,
     });
-    const discount = sub(line.netBeforeDiscount, line.net);
-    if (discount !== 0) {
+    const discountNet = sub(line.netBeforeDiscount, line.net);
+    if (discountNet !== 0) {
       const discountAccount = spec.accounts.discount === 'revenue' ? account : spec.accounts.discount;
       discounts.add(`${discountAccount}|${line.vatRate}`, {
+        role: 'discount',
         account: discountAccount,
-        amount: minor(-discount),
+        amount: neg(method.basis === 'gross' ? sub(grossBefore, grossAfter) : discountNet),
+        shopTax: neg(sub(line.taxBeforeDiscount, line.tax)),
         text: `Discount${couponCodes ? ` ${couponCodes}` : ''} ${rateText}`,
-        vatRate: line.vatRate,
-        vatCode: vat.code,
+        vat,
       });
     }
-    if (line.vatRate !== 0 || line.tax !== 0) {
-      const group = taxByRate.get(line.vatRate) ?? { account: vat.account, code: vat.code, lineTax: [], net: [], gross: [], field: line.field };
-      group.lineTax.push(line.tax);
-      group.net.push(line.net);
-      group.gross.push(minor(line.net + line.tax));
-      taxByRate.set(line.vatRate, group);
-    }
-  }
-
-  const tax: TaxEntry[] = [];
-  for (const [rate, group] of taxByRate) {
-    let amount: Minor;
-    if (spec.vat.rounding === 'per_line') amount = sum(group.lineTax);
-    else amount = order.pricesIncludeTax ? vatFromGross(sum(group.gross), rate) : vatFromNet(sum(group.net), rate);
-    if (amount !== 0) tax.push({ account: group.account, amount, vatRate: rate, vatCode: group.code });
-  }
-
-  const incomeEntries = [...income.values(), ...discounts.values()];
-  const ours = sum([...incomeEntries.map((e) => e.amount), ...tax.map((t) => t.amount)]);
-  const residue = sub(order.total, ours);
-  if (Math.abs(residue) > spec.rounding.max_residue) {
-    const exp = currencyExponent(order.currency);
-    throw new RecordError(
-      `order total ${formatDecimal(order.total, exp)} differs from lines plus VAT ${formatDecimal(ours, exp)} by ${formatDecimal(residue, exp)} ${order.currency}, more than rounding.max_residue (${spec.rounding.max_residue}) in ${mapping.file} allows`,
-      'total',
-    );
   }
 
   try {
@@ -189,13 +175,17 @@ export function mapOrder(order: CanonicalOrder, mapping: Mapping): MapOutcome {
       dueDate: addDays(date, spec.invoice.payment_terms_days),
       description: renderTemplate(spec.invoice.description, values),
       receivableAccount: spec.invoice.receivable_account,
-      income: incomeEntries,
-      tax,
-      ...(residue !== 0 ? { rounding: { account: spec.rounding.account, amount: residue, text: 'Rounding difference' } } : {}),
+      lines: [...income.values(), ...discounts.values()],
+      vat: method,
+      expectedTotal: { expected: order.total, account: spec.rounding.account, maxResidue: spec.rounding.max_residue },
+      ...(spec.rounding.cash_step ? { cashRounding: { step: spec.rounding.cash_step, account: spec.rounding.account } } : {}),
     });
     return { kind: 'documents', customer, invoice };
   } catch (error) {
-    if (error instanceof BooksError) throw new RecordError(error.message);
+    if (error instanceof TotalMismatchError) {
+      throw new RecordError(`${error.message} (rounding.max_residue is ${spec.rounding.max_residue} in ${mapping.where(['rounding', 'max_residue'])})`, 'total');
+    }
+    if (error instanceof BooksError) throw new RecordError(error.message, error.field);
     throw error;
   }
 }

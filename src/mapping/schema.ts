@@ -68,6 +68,8 @@ export const mappingSchema = z.strictObject({
       account,
       /** The largest difference (minor units) between the shop's total and ours that a rounding line may absorb. */
       max_residue: numeric(z.number().int().nonnegative().max(100)).default(5),
+      /** Round every document total to this many minor units (5: CHF 5-Rappen rounding), booked on `account`. */
+      cash_step: numeric(z.number().int().positive().max(100)).optional(),
     }),
 });
 

@@ -18,7 +18,7 @@ export interface StoredDocument {
 /** Hash of what a document says, independent of its revision number. */
 export function documentContentHash(doc: BookDocument): string {
   const { key, ...content } = doc;
-  return sha256(JSON.stringify({ kind: key.kind, subject: key.subject, content }));
+  return sha256(JSON.stringify({ kind: key.kind, part: key.part ?? '', subject: key.subject, content }));
 }
 
 interface DocumentRow {
@@ -30,7 +30,7 @@ interface DocumentRow {
 
 export async function latestRevision(db: Knex, doc: BookDocument): Promise<DocumentRow | undefined> {
   return (await db('documents')
-    .where({ source: doc.key.source, subject: doc.key.subject, kind: doc.key.kind })
+    .where({ source: doc.key.source, subject: doc.key.subject, kind: doc.key.kind, part: doc.key.part ?? '' })
     .orderBy('revision', 'desc')
     .first('id', 'doc_key', 'revision', 'content_hash')) as DocumentRow | undefined;
 }
@@ -59,6 +59,7 @@ export async function storeDocument(
       source: stored.key.source,
       subject: stored.key.subject,
       kind: stored.key.kind,
+      part: stored.key.part ?? '',
       revision,
       content_hash: hash,
       snapshot_id: snapshotId,

@@ -4,7 +4,7 @@
  * open while a target is being called.
  */
 import { randomUUID } from 'node:crypto';
-import { BooksError } from '../books/index.js';
+import { BooksError, numberOf } from '../books/index.js';
 import { errorMessage, PermanentError, RetriableError } from '../errors.js';
 import { claimEntries } from '../outbox/claim.js';
 import { loadDocument } from '../outbox/enqueue.js';
@@ -131,11 +131,11 @@ export class Deliverer {
       const delivered = await target.deliver(doc);
       await markDelivered(db, entry, delivered.externalId);
       stats.delivered++;
-      log.debug(`delivered ${doc.kind} ${doc.number} as ${delivered.externalId}`, { document: entry.document_id });
+      log.debug(`delivered ${doc.kind} ${numberOf(doc)} as ${delivered.externalId}`, { document: entry.document_id });
     } catch (error) {
       // Target errors may echo request details; what is stored and logged is redacted.
       const message = this.rt.redactor.text(errorMessage(error));
-      const what = `${doc.kind} ${doc.number}`;
+      const what = `${doc.kind} ${numberOf(doc)}`;
       const giveUp = async (reason: string) => {
         await markDead(db, entry, reason);
         stats.dead++;

@@ -42,6 +42,8 @@ export interface OrderLine {
   net: Minor;
   /** The shop's VAT on `net`. */
   tax: Minor;
+  /** The shop's VAT on `netBeforeDiscount` (WooCommerce `subtotal_tax`). */
+  taxBeforeDiscount: Minor;
   vatRate: VatRate;
 }
 

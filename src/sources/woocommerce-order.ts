@@ -144,6 +144,7 @@ export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOr
       netBeforeDiscount: r.money(item, 'subtotal', `${path}.subtotal`),
       net: r.money(item, 'total', `${path}.total`),
       tax: r.money(item, 'total_tax', `${path}.total_tax`, { emptyIsZero: true }),
+      taxBeforeDiscount: r.money(item, 'subtotal_tax', `${path}.subtotal_tax`, { emptyIsZero: true }),
       vatRate: lineRate(r, item, path, rates),
     });
   });
@@ -157,6 +158,7 @@ export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOr
     r.array(order, spec.list, spec.list, true).forEach((item, i) => {
       const path = `${spec.list}[${i}]`;
       const net = r.money(item, 'total', `${path}.total`);
+      const tax = r.money(item, 'total_tax', `${path}.total_tax`, { emptyIsZero: true });
       lines.push({
         kind: spec.kind,
         ref: r.text(item, 'id', `${path}.id`),
@@ -166,7 +168,8 @@ export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOr
         quantity: 1,
         netBeforeDiscount: net,
         net,
-        tax: r.money(item, 'total_tax', `${path}.total_tax`, { emptyIsZero: true }),
+        tax,
+        taxBeforeDiscount: tax,
         vatRate: lineRate(r, item, path, rates),
       });
     });

@@ -5,10 +5,29 @@
  * behaviour is compared with.
  */
 import type { Knex } from 'knex';
-import { assertBalanced, formatDocumentKey, minor, postingsOf, type BookDocument, type Minor } from '../books/index.js';
+import { assertBalanced, currencyOf, formatDocumentKey, itemStatus, minor, numberOf, postingsOf, type BookDocument, type ItemStatus, type Minor } from '../books/index.js';
 import { toInt } from '../db/connect.js';
 import { nowIso } from '../db/time.js';
 import type { Delivered, TargetAdapter } from './types.js';
+
+function describe(doc: BookDocument): string {
+  switch (doc.kind) {
+    case 'customer':
+      return `Customer ${doc.number}: ${doc.name}`;
+    case 'payment':
+      return `${doc.purpose} on ${doc.appliesTo}${doc.memo ? `: ${doc.memo}` : ''}`;
+    default:
+      return doc.description;
+  }
+}
+
+/** The document an entry settles or refers to: a payment's invoice, a credit note's, a storno's. */
+function appliesTo(doc: BookDocument): string | null {
+  if (doc.kind === 'payment') return doc.appliesTo;
+  if (doc.kind === 'credit-note') return doc.credits;
+  if (doc.kind === 'storno') return doc.reverses;
+  return null;
+}
 
 export class JournalTarget implements TargetAdapter {
   readonly type = 'journal';
@@ -29,7 +48,7 @@ export class JournalTarget implements TargetAdapter {
   async deliver(doc: BookDocument): Promise<Delivered> {
     const key = formatDocumentKey(doc.key);
     const postings = postingsOf(doc);
-    const currency = doc.kind === 'invoice' ? doc.currency : null;
+    const currency = currencyOf(doc);
     if (currency) assertBalanced(doc.key, currency, postings);
     return this.db.transaction(async (trx) => {
       // The unique (target, doc_key) makes a second delivery of the same document a lookup.
@@ -38,11 +57,14 @@ export class JournalTarget implements TargetAdapter {
           target: this.name,
           doc_key: key,
           kind: doc.kind,
-          number: doc.number,
-          entry_date: doc.kind === 'invoice' ? doc.date : null,
+          number: numberOf(doc),
+          entry_date: doc.kind === 'customer' ? null : doc.date,
           currency,
-          description: doc.kind === 'invoice' ? doc.description : `Customer ${doc.number}: ${doc.name}`,
+          description: describe(doc),
           master_data: doc.kind === 'customer' ? JSON.stringify(doc) : null,
+          applies_to: appliesTo(doc),
+          group_key: doc.kind === 'storno' || doc.kind === 'payment' ? (doc.group ?? null) : null,
+          receivable: doc.kind === 'customer' ? null : postings.filter((p) => p.account === doc.receivableAccount).reduce((a, p) => a + p.amount, 0),
           booked_at: nowIso(),
         })
         .onConflict(['target', 'doc_key'])
@@ -117,4 +139,107 @@ export async function accountBalance(db: Knex, target: string, account: string):
     .select('l.currency')
     .sum({ balance: 'l.amount' })) as { currency: string; balance: number | string }[];
   return Object.fromEntries(rows.map((r) => [r.currency, minor(toInt(r.balance ?? 0))]));
+}
+
+export interface StatementRow {
+  date: string;
+  number: string;
+  kind: string;
+  text: string;
+  currency: string;
+  amount: Minor;
+  /** Running balance of the account in this currency. */
+  balance: Minor;
+}
+
+/** Every posting on one account in date order, with its running balance per currency. */
+export async function accountStatement(db: Knex, target: string, account: string): Promise<StatementRow[]> {
+  const rows = (await db('journal_lines as l')
+    .join('journal_entries as e', 'e.id', 'l.entry_id')
+    .where({ 'e.target': target, 'l.account': account })
+    .orderBy([{ column: 'e.entry_date' }, { column: 'e.id' }, { column: 'l.line_no' }])
+    .select('e.entry_date', 'e.number', 'e.kind', 'l.text', 'l.currency', 'l.amount')) as {
+    entry_date: string;
+    number: string;
+    kind: string;
+    text: string;
+    currency: string;
+    amount: number | string;
+  }[];
+  const running = new Map<string, number>();
+  return rows.map((r) => {
+    const amount = minor(toInt(r.amount));
+    const balance = minor((running.get(r.currency) ?? 0) + amount);
+    running.set(r.currency, balance);
+    return { date: r.entry_date, number: r.number, kind: r.kind, text: r.text, currency: r.currency, amount, balance };
+  });
+}
+
+export interface OpenItemRow {
+  number: string;
+  kind: string;
+  date: string;
+  currency: string;
+  total: Minor;
+  settled: Minor;
+  open: Minor;
+  status: ItemStatus;
+}
+
+/** Invoices, credit notes and stornos with what their payments settled (open, partly paid, paid). */
+export async function openItemRows(db: Knex, target: string): Promise<OpenItemRow[]> {
+  const settled = db('journal_entries')
+    .where({ target, kind: 'payment' })
+    .groupBy('applies_to', 'currency')
+    .select('applies_to', 'currency')
+    .sum({ paid: 'receivable' })
+    .as('p');
+  const rows = (await db('journal_entries as d')
+    .leftJoin(settled, function () {
+      this.on('p.applies_to', '=', 'd.number').andOn('p.currency', '=', 'd.currency');
+    })
+    .where('d.target', target)
+    .whereIn('d.kind', ['invoice', 'credit-note', 'storno'])
+    .orderBy([{ column: 'd.entry_date' }, { column: 'd.id' }])
+    .select('d.number', 'd.kind', 'd.entry_date', 'd.currency', 'd.receivable', 'p.paid')) as {
+    number: string;
+    kind: string;
+    entry_date: string;
+    currency: string;
+    receivable: number | string;
+    paid: number | string | null;
+  }[];
+  return rows.map((r) => {
+    const total = minor(toInt(r.receivable));
+    // Payment rows hold their receivable posting, which is negative for money received.
+    const open = minor(total + toInt(r.paid ?? 0));
+    return { number: r.number, kind: r.kind, date: r.entry_date, currency: r.currency, total, settled: minor(total - open), open, status: itemStatus(total, open) };
+  });
+}
+
+export interface GroupBalanceRow {
+  group: string;
+  currency: string;
+  /** Σ of the group's postings on the transfer account; anything but zero is a defect. */
+  balance: Minor;
+  documents: number;
+}
+
+/** Storno and netting groups with their transfer-account balance. */
+export async function transferGroups(db: Knex, target: string, transferAccount: string): Promise<GroupBalanceRow[]> {
+  const rows = (await db('journal_entries as e')
+    .leftJoin('journal_lines as l', function () {
+      this.on('l.entry_id', '=', 'e.id').andOn('l.account', '=', db.raw('?', [transferAccount]));
+    })
+    .where('e.target', target)
+    .whereNotNull('e.group_key')
+    .groupBy('e.group_key', 'e.currency')
+    .orderBy('e.group_key')
+    .select('e.group_key', 'e.currency', db.raw('COALESCE(SUM(l.amount), 0) AS balance'), db.raw('COUNT(DISTINCT e.id) AS documents'))) as {
+    group_key: string;
+    currency: string;
+    balance: number | string;
+    documents: number | string;
+  }[];
+  return rows.map((r) => ({ group: r.group_key, currency: r.currency, balance: minor(toInt(r.balance)), documents: toInt(r.documents) }));
 }

@@ -1,0 +1,190 @@
+/**
+ * Taking back what was invoiced: credit notes (B1/B2) and stornos (C2/C3).
+ *
+ * A credit note has its own date and amounts that may differ from the invoice's, but it
+ * never credits more than was invoiced, in total or at any VAT rate. A storno is the exact
+ * mirror of the invoice with the invoice's date; it is allowed only while the invoice's VAT
+ * period is open, and it is closed by two transfer-account payments that net to zero.
+ */
+import { requireDate } from './checks.js';
+import { currencyExponent } from './currency.js';
+import {
+  formatDocumentKey,
+  type CreditNoteDocument,
+  type DocumentKey,
+  type InvoiceDocument,
+  type PaymentDocument,
+  type SalesDocument,
+  type StornoDocument,
+} from './documents.js';
+import { BooksError, OverCreditError, VatPeriodSettledError } from './errors.js';
+import { composeSales, type SalesInput } from './invoice.js';
+import { formatDecimal, minor, neg, sub, sum, type Minor } from './money.js';
+import { assertTransferNetsZero, buildPayment, openItemOf } from './payment.js';
+import { formatRate, type VatRate } from './vat.js';
+
+export type CreditNoteInput = Omit<SalesInput, 'orderNumber' | 'customerNumber' | 'currency' | 'receivableAccount'> & {
+  /** Defaults to the invoice's. */
+  receivableAccount?: string;
+};
+
+function netByRate(doc: SalesDocument): Map<number, Minor> {
+  const totals = new Map<number, Minor>();
+  for (const line of doc.lines) totals.set(line.vat.rate, sum([totals.get(line.vat.rate) ?? minor(0), line.amount]));
+  return totals;
+}
+
+/**
+ * B1/B2: lines signed as booked (negative). Earlier credit notes on the same invoice count
+ * against what may still be credited.
+ */
+export function buildCreditNote(input: CreditNoteInput, invoice: InvoiceDocument, earlierCredits: readonly CreditNoteDocument[] = []): CreditNoteDocument {
+  const where = formatDocumentKey(input.key);
+  if (invoice.kind !== 'invoice') throw new BooksError(`${where}: ${(invoice as SalesDocument).number} is not an invoice`, { field: 'credits' });
+  if ((input.variant ?? 'booking') !== invoice.variant) {
+    throw new BooksError(`${where}: the invoice is in the ${invoice.variant} variant; its credit note must be too (B1/B2)`, { field: 'variant' });
+  }
+  const core = composeSales({
+    ...input,
+    orderNumber: invoice.orderNumber,
+    customerNumber: invoice.customerNumber,
+    currency: invoice.currency,
+    receivableAccount: input.receivableAccount ?? invoice.receivableAccount,
+  });
+  if (core.total >= 0) throw new BooksError(`${where}: a credit note's total must be negative (it is ${core.total})`, { field: 'total', hint: 'enter credited amounts as negative lines' });
+  if (core.date < invoice.date) throw new BooksError(`${where}: the credit note is dated ${core.date}, before invoice ${invoice.number} (${invoice.date})`, { field: 'date' });
+
+  const others = earlierCredits.filter((c) => c.credits === invoice.number && c.number !== core.number);
+  const exp = currencyExponent(invoice.currency);
+  const f = (a: Minor) => `${invoice.currency} ${formatDecimal(a, exp)}`;
+  const creditedBefore = neg(sum(others.map((c) => c.total)));
+  const available = sub(invoice.total, creditedBefore);
+  if (-core.total > available) {
+    throw new OverCreditError(`${where}: credits ${f(neg(core.total))} on invoice ${invoice.number}, but only ${f(available)} of its ${f(invoice.total)} is left to credit`, {
+      field: 'total',
+      hint: 'credit at most what was invoiced',
+    });
+  }
+  const invoiced = netByRate(invoice);
+  const credited = new Map<number, Minor>();
+  for (const doc of [...others, core as SalesDocument]) {
+    for (const [rate, amount] of netByRate(doc)) credited.set(rate, sub(credited.get(rate) ?? minor(0), amount));
+  }
+  for (const [rate, amount] of credited) {
+    const limit = invoiced.get(rate) ?? minor(0);
+    if (amount > limit) {
+      throw new OverCreditError(`${where}: credits net ${f(amount)} at ${formatRate(rate as VatRate)} % on invoice ${invoice.number}, which invoiced ${f(limit)} at that rate`, {
+        field: 'lines',
+        hint: 'credit each VAT rate at most what was invoiced at it',
+      });
+    }
+  }
+  return { kind: 'credit-note', credits: invoice.number, ...core };
+}
+
+/** A credit note that takes back the whole invoice, dated `date` (the C2/C3 alternative). */
+export function creditInFull(invoice: InvoiceDocument, input: { key: DocumentKey; number: string; date: string; description?: string }, earlierCredits: readonly CreditNoteDocument[] = []): CreditNoteDocument {
+  requireDate(input.key, 'date', input.date);
+  const doc: CreditNoteDocument = {
+    ...mirror(invoice),
+    kind: 'credit-note',
+    key: input.key,
+    number: input.number,
+    date: input.date,
+    dueDate: input.date,
+    description: input.description ?? `Credit note for invoice ${invoice.number}`,
+    credits: invoice.number,
+  };
+  if (doc.date < invoice.date) throw new BooksError(`${formatDocumentKey(input.key)}: the credit note is dated before invoice ${invoice.number}`, { field: 'date' });
+  const creditedBefore = neg(sum(earlierCredits.filter((c) => c.credits === invoice.number).map((c) => c.total)));
+  if (creditedBefore !== 0) {
+    throw new OverCreditError(`${formatDocumentKey(input.key)}: invoice ${invoice.number} is already partly credited; a full credit would credit too much`, {
+      hint: 'credit only what is left with buildCreditNote',
+    });
+  }
+  return doc;
+}
+
+/** The invoice's lines, VAT and rounding negated: the same accounts, the opposite amounts. */
+function mirror(invoice: InvoiceDocument): Omit<InvoiceDocument, 'kind' | 'purpose'> {
+  const { kind: _kind, purpose: _purpose, ...rest } = invoice;
+  return {
+    ...rest,
+    lines: invoice.lines.map((l) => ({ ...l, amount: neg(l.amount), ...(l.part ? { part: { ...l.part, quantity: -l.part.quantity } } : {}) })),
+    tax: invoice.tax.map((t) => ({ ...t, base: neg(t.base), amount: neg(t.amount) })),
+    rounding: invoice.rounding.map((r) => ({ ...r, amount: neg(r.amount) })),
+    total: neg(invoice.total),
+  };
+}
+
+export interface StornoInput {
+  key: DocumentKey;
+  number: string;
+  transferAccount: string;
+  /** The last day of the last VAT period Run my Accounts has settled (YYYY-MM-DD). */
+  vatSettledUntil?: string;
+  /** Payments already booked on the invoice: a storno nets only what is still open. */
+  payments?: readonly PaymentDocument[];
+  /** Keys of the two transfer payments. */
+  paymentKey: (side: 'invoice' | 'storno') => DocumentKey;
+  date: string;
+}
+
+export interface StornoGroup {
+  storno: StornoDocument;
+  /** +open on the invoice and −open on the storno, both on the transfer account. */
+  transfers: PaymentDocument[];
+  /** What the storno still owes the customer (the part of the invoice already paid): refund it. */
+  refundDue: Minor;
+}
+
+/**
+ * C2/C3: mirror the invoice with its own date and close both through the transfer account.
+ * `date` is when the transfer payments are booked.
+ */
+export function buildStorno(invoice: InvoiceDocument, input: StornoInput): StornoGroup {
+  const where = formatDocumentKey(input.key);
+  if (input.vatSettledUntil !== undefined) requireDate(input.key, 'vat settled until', input.vatSettledUntil);
+  requireDate(input.key, 'date', input.date);
+  if (input.vatSettledUntil !== undefined && invoice.date <= input.vatSettledUntil) {
+    throw new VatPeriodSettledError(`${where}: invoice ${invoice.number} of ${invoice.date} lies in a VAT period settled until ${input.vatSettledUntil}; a storno would change it`, {
+      hint: 'book a credit note dated today instead (C2/C3 alternative)',
+    });
+  }
+  const group = `storno:${invoice.key.source}/${invoice.number}`;
+  const storno: StornoDocument = {
+    ...mirror(invoice),
+    kind: 'storno',
+    key: input.key,
+    number: input.number,
+    description: `Storno of invoice ${invoice.number}`,
+    reverses: invoice.number,
+    group,
+  };
+  const invoiceItem = openItemOf(invoice, input.payments ?? []);
+  const open = invoiceItem.open;
+  if (open < 0) throw new BooksError(`${where}: invoice ${invoice.number} is overpaid; settle that before a storno`);
+  const transfers: PaymentDocument[] = [];
+  if (open > 0) {
+    const common = { date: input.date, purpose: 'transfer' as const, account: input.transferAccount, group, memo: `Storno ${input.number} of ${invoice.number}` };
+    transfers.push(buildPayment({ ...common, key: input.paymentKey('invoice'), item: invoiceItem, amount: open }));
+    transfers.push(buildPayment({ ...common, key: input.paymentKey('storno'), item: openItemOf(storno, []), amount: neg(open) }));
+  }
+  assertTransferNetsZero(group, transfers, input.transferAccount);
+  return { storno, transfers, refundDue: sub(invoice.total, open) };
+}
+
+export type Cancellation = ({ kind: 'storno' } & StornoGroup) | { kind: 'credit-note'; creditNote: CreditNoteDocument; reason: string };
+
+/**
+ * Cancel a booked invoice the way Run my Accounts asks: a storno while its VAT period is
+ * open, otherwise a credit note dated `input.date` (today).
+ */
+export function cancelInvoice(invoice: InvoiceDocument, input: StornoInput & { creditKey: DocumentKey; creditNumber: string }): Cancellation {
+  if (input.vatSettledUntil === undefined || invoice.date > input.vatSettledUntil) return { kind: 'storno', ...buildStorno(invoice, input) };
+  return {
+    kind: 'credit-note',
+    creditNote: creditInFull(invoice, { key: input.creditKey, number: input.creditNumber, date: input.date }),
+    reason: `the VAT period of ${invoice.date} is settled (until ${input.vatSettledUntil})`,
+  };
+}
