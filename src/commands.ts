@@ -15,7 +15,7 @@ import { backlog, listEntries, showEntry } from './outbox/queries.js';
 import { OUTBOX_STATES, type OutboxState } from './outbox/states.js';
 import { listCursors } from './store/cursors.js';
 import { closeQuarantined, getQuarantined, listQuarantine } from './store/quarantine.js';
-import { trialBalance } from './targets/journal.js';
+import { accountBalance, accountStatement, openItemRows, transferGroups, trialBalance } from './targets/journal.js';
 import { credentialReport } from './service/credentials.js';
 import { Deliverer } from './service/deliver.js';
 import { previewSource, pullSource, takeIn, type PullWindow } from './service/intake.js';
@@ -158,7 +158,7 @@ export function buildProgram(): Command {
         const results: unknown[] = [];
         const stats = await previewSource(binding, window, (record, outcome) => {
           if (opts.json) results.push({ record: record.id, origin: record.origin, ...outcome });
-          else if (outcome.kind === 'documents') print(`order ${record.id} (${record.origin}):\n${describeDocument(outcome.customer)}\n${describeDocument(outcome.invoice)}`);
+          else if (outcome.kind === 'documents') print(`order ${record.id} (${record.origin}):\n${[outcome.customer, outcome.invoice, ...outcome.payments].map(describeDocument).join('\n')}`);
           else print(`order ${record.id} (${record.origin}): ${outcome.kind}: ${outcome.reason}`);
         });
         if (opts.json) printJson({ dryRun: true, window, stats, results });
@@ -334,28 +334,85 @@ export function buildProgram(): Command {
       });
     });
 
-  const ledger = program.command('ledger').description('the local journal');
+  const ledger = program.command('ledger').description('the local journal: trial balance, account statements, open items');
+  const journalsOf = (config: Config, target: string | undefined) => {
+    const journals = config.targets.filter((t) => t.config.type === 'journal' && (!target || t.name === target));
+    if (journals.length === 0) throw new UsageError(target ? `no journal target named "${target}"` : 'no journal target is configured');
+    return journals;
+  };
+  const amount = (a: Minor, currency: string, width = 14) => formatDecimal(a, currencyExponent(currency)).padStart(width);
   ledger
     .command('balance')
-    .description('trial balance of the journal target(s)')
+    .description('trial balance of the journal target(s), with the transfer account and its storno/netting groups')
     .option('--target <name>', 'only this journal target')
     .option('--json', 'print as JSON')
     .action(async (opts: { target?: string; json?: boolean }, cmd: Command) => {
       await withDatabase(cmd, async (db, config) => {
-        const journals = config.targets.filter((t) => t.config.type === 'journal' && (!opts.target || t.name === opts.target));
-        if (journals.length === 0) throw new UsageError(opts.target ? `no journal target named "${opts.target}"` : 'no journal target is configured');
-        const result = await Promise.all(journals.map(async (t) => ({ target: t.name, accounts: await trialBalance(db, t.name) })));
+        const result = await Promise.all(
+          journalsOf(config, opts.target).map(async (t) => {
+            const accounts = await trialBalance(db, t.name);
+            const totals: Record<string, Minor> = {};
+            for (const a of accounts) totals[a.currency] = add(totals[a.currency] ?? minor(0), a.balance);
+            const transferAccount = t.config.transfer_account;
+            return {
+              target: t.name,
+              accounts,
+              totals,
+              balanced: Object.values(totals).every((v) => v === 0),
+              transfer: { account: transferAccount, balance: await accountBalance(db, t.name, transferAccount), groups: await transferGroups(db, t.name, transferAccount) },
+            };
+          }),
+        );
         if (opts.json) return printJson(result);
         for (const r of result) {
           print(`${r.target}:`);
           if (r.accounts.length === 0) print('  nothing booked yet');
-          const totals = new Map<string, Minor>();
-          for (const a of r.accounts) {
-            const e = currencyExponent(a.currency);
-            print(`  ${a.account.padEnd(8)}${a.currency.padEnd(5)}${formatDecimal(a.debit, e).padStart(14)}${formatDecimal(a.credit, e).padStart(14)}${formatDecimal(a.balance, e).padStart(14)}`);
-            totals.set(a.currency, add(totals.get(a.currency) ?? minor(0), a.balance));
+          else print(`  ${'account'.padEnd(8)}${'cur'.padEnd(5)}${'debit'.padStart(14)}${'credit'.padStart(14)}${'balance'.padStart(14)}`);
+          for (const a of r.accounts) print(`  ${a.account.padEnd(8)}${a.currency.padEnd(5)}${amount(a.debit, a.currency)}${amount(a.credit, a.currency)}${amount(a.balance, a.currency)}`);
+          for (const [currency, total] of Object.entries(r.totals)) print(`  ${total === 0 ? 'balanced' : 'NOT BALANCED'}: Σ ${money(total, currency)}`);
+          print(`  transfer account ${r.transfer.account}: ${formatBalances(r.transfer.balance)}`);
+          for (const g of r.transfer.groups.filter((x) => x.balance !== 0)) print(`  NOT NETTED: group ${g.group} leaves ${money(g.balance, g.currency)} on ${r.transfer.account}`);
+        }
+      });
+    });
+  ledger
+    .command('account <accno>')
+    .description('statement of one account: every posting with its running balance')
+    .option('--target <name>', 'only this journal target')
+    .option('--json', 'print as JSON')
+    .action(async (accno: string, opts: { target?: string; json?: boolean }, cmd: Command) => {
+      await withDatabase(cmd, async (db, config) => {
+        const result = await Promise.all(journalsOf(config, opts.target).map(async (t) => ({ target: t.name, account: accno, rows: await accountStatement(db, t.name, accno) })));
+        if (opts.json) return printJson(result);
+        for (const r of result) {
+          print(`${r.target} account ${accno}:`);
+          if (r.rows.length === 0) print('  no postings');
+          const width = Math.max(8, ...r.rows.map((row) => row.number.length)) + 2;
+          for (const row of r.rows) {
+            print(`  ${row.date}  ${row.number.padEnd(width)}${row.currency.padEnd(5)}${amount(row.amount, row.currency)}${amount(row.balance, row.currency)}  ${row.text}`);
           }
-          for (const [currency, total] of totals) print(`  ${total === 0 ? 'balanced' : 'NOT BALANCED'}: Σ ${money(total, currency)}`);
+        }
+      });
+    });
+  ledger
+    .command('items')
+    .description('open items per invoice, credit note and storno: open, partly paid or paid')
+    .option('--target <name>', 'only this journal target')
+    .addOption(new Option('--status <status>', 'only items in this state').choices(['open', 'partly-paid', 'paid']))
+    .option('--json', 'print as JSON')
+    .action(async (opts: { target?: string; status?: string; json?: boolean }, cmd: Command) => {
+      await withDatabase(cmd, async (db, config) => {
+        const result = await Promise.all(
+          journalsOf(config, opts.target).map(async (t) => ({ target: t.name, items: (await openItemRows(db, t.name)).filter((i) => !opts.status || i.status === opts.status) })),
+        );
+        if (opts.json) return printJson(result);
+        for (const r of result) {
+          print(`${r.target}:`);
+          if (r.items.length === 0) print('  no items');
+          else print(`  ${'date'.padEnd(12)}${'kind'.padEnd(12)}${'number'.padEnd(16)}${'cur'.padEnd(5)}${'total'.padStart(14)}${'settled'.padStart(14)}${'open'.padStart(14)}  status`);
+          for (const i of r.items) {
+            print(`  ${i.date}  ${i.kind.padEnd(12)}${i.number.padEnd(16)}${i.currency.padEnd(5)}${amount(i.total, i.currency)}${amount(i.settled, i.currency)}${amount(i.open, i.currency)}  ${i.status}`);
+          }
         }
       });
     });

@@ -109,7 +109,7 @@ describe('kontor CLI', () => {
     expect(sync.code).toBe(1);
     const summary = JSON.parse(sync.stdout) as { sources: { booked: number; quarantined: number }[]; delivery: { delivered: number }; targets: { imbalance: Record<string, number> }[] };
     expect(summary.sources[0]).toMatchObject({ booked: 5, quarantined: 1 });
-    expect(summary.delivery.delivered).toBe(9);
+    expect(summary.delivery.delivered).toBe(13);
     expect(summary.targets[0]!.imbalance).toEqual({ CHF: 0 });
 
     const status = JSON.parse((await runCli(['status', '--json'], { cwd: dir })).stdout) as {
@@ -119,16 +119,24 @@ describe('kontor CLI', () => {
       transfer: { account: string }[];
     };
     expect(status.cursors.map((c) => c.source)).toEqual(['samples']);
-    expect(status.backlog).toEqual([{ target: 'journal', state: 'delivered', count: 9 }]);
+    expect(status.backlog).toEqual([{ target: 'journal', state: 'delivered', count: 13 }]);
     expect(status.quarantine).toEqual([expect.objectContaining({ record: '77', field: 'line_items', reason: 'expected a list' })]);
     expect(status.transfer[0]!.account).toBe('1090');
 
     const ledger = await runCli(['ledger', 'balance'], { cwd: dir });
     expect(ledger.stdout).toContain('balanced: Σ CHF 0.00');
-    expect(ledger.stdout).toMatch(/1100\s+CHF\s+830\.04\s+0\.00\s+830\.04/);
+    expect(ledger.stdout).toMatch(/1100\s+CHF\s+830\.04\s+512\.18\s+317\.86/);
+    expect(ledger.stdout).toContain('transfer account 1090: 0 (no postings)');
+
+    const statement = await runCli(['ledger', 'account', '1092'], { cwd: dir });
+    expect(statement.stdout).toMatch(/2026-10-12\s+1001\/payment\s+CHF\s+146\.77\s+146\.77\s+payment 1001/);
+    expect(statement.stdout).toMatch(/2026-11-09\s+1004\/payment\s+CHF\s+137\.24\s+284\.01/);
+    const items = JSON.parse((await runCli(['ledger', 'items', '--status', 'open', '--json'], { cwd: dir })).stdout) as { items: { number: string; open: number }[] }[];
+    expect(items[0]!.items).toEqual([expect.objectContaining({ number: '1003', open: 31786, status: 'open' })]);
+    expect((await runCli(['ledger', 'items', '--status', 'bogus'], { cwd: dir })).code).toBe(2);
 
     const list = await runCli(['outbox', 'list', '--state', 'delivered'], { cwd: dir });
-    expect(list.stdout.trim().split('\n')).toHaveLength(9);
+    expect(list.stdout.trim().split('\n')).toHaveLength(13);
     const show = await runCli(['outbox', 'show', '2'], { cwd: dir });
     expect(show.stdout).toContain('state delivered');
     expect(show.stdout).toMatch(/transitions:\n.*- → pending {2}enqueued\n.*- → leased {2}claimed by kontor-/);

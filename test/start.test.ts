@@ -63,10 +63,10 @@ describe('npm start', () => {
     const first = npmStart(configPath);
     await waitFor(first, 'kontor running', 10_000);
     const out1 = first.output();
-    expect(out1).toContain('source samples: 5 orders read, 5 booked (9 new documents), 0 unchanged, 0 skipped, 0 quarantined');
-    expect(out1).toContain('delivery: 9 documents booked, 0 retrying, 0 in doubt, 0 dead');
+    expect(out1).toContain('source samples: 5 orders read, 5 booked (13 new documents), 0 unchanged, 0 skipped, 0 quarantined');
+    expect(out1).toContain('delivery: 13 documents booked, 0 retrying, 0 in doubt, 0 dead');
     expect(out1).toContain('total: balanced (debits = credits)');
-    expect(out1).toMatch(/1100\s+CHF\s+830\.04\s+0\.00\s+830\.04/);
+    expect(out1).toMatch(/1100\s+CHF\s+830\.04\s+512\.18\s+317\.86/);
     expect(out1).toContain('transfer account 1090:');
     expect(await stop(first, 5_000)).toBe(0);
     expect(first.output()).toContain('kontor stopped');

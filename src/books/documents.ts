@@ -223,7 +223,7 @@ export function currencyOf(doc: BookDocument): string | null {
 
 /** The number a target knows a document by. */
 export function numberOf(doc: BookDocument): string {
-  return doc.kind === 'payment' ? `${doc.appliesTo}/${doc.purpose}/${doc.key.part ?? doc.key.revision}` : doc.number;
+  return doc.kind === 'payment' ? `${doc.appliesTo}/${doc.key.part ?? doc.purpose}` : doc.number;
 }
 
 const SALES_TEXT: Record<SalesDocument['kind'], string> = { invoice: 'Invoice', 'credit-note': 'Credit note', storno: 'Storno' };

@@ -8,12 +8,15 @@ import {
   BooksError,
   buildCustomer,
   buildInvoice,
+  buildPayment,
+  openItemOf,
   formatRate,
   neg,
   sub,
   TotalMismatchError,
   type CustomerDocument,
   type InvoiceDocument,
+  type PaymentDocument,
   type LineInput,
   type Minor,
   type VatMethod,
@@ -27,7 +30,7 @@ import { renderTemplate, type TemplateVariable } from './template.js';
 
 export type MapOutcome =
   | { kind: 'skipped'; reason: string }
-  | { kind: 'documents'; customer: CustomerDocument; invoice: InvoiceDocument };
+  | { kind: 'documents'; customer: CustomerDocument; invoice: InvoiceDocument; payments: PaymentDocument[] };
 
 export function localDate(iso: string, timeZone: string): string {
   const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(new Date(iso));
@@ -74,6 +77,29 @@ const KIND_TEXT: Record<OrderLine['kind'], string> = { product: 'Goods', shippin
 function vatMethod(mapping: Mapping, order: CanonicalOrder): VatMethod {
   if (mapping.spec.vat.rounding === 'per_line') return { basis: 'net', rounding: 'shop' };
   return { basis: order.pricesIncludeTax ? 'gross' : 'net', rounding: 'per-rate-group' };
+}
+
+/** D1: the order's payment through a listed gateway, in full, on that gateway's clearing account. */
+function paymentsFor(order: CanonicalOrder, invoice: InvoiceDocument, mapping: Mapping): PaymentDocument[] {
+  const payment = order.payment;
+  if (!payment?.paidAt || invoice.total <= 0) return [];
+  const account = mapping.spec.payments.clearing[payment.method];
+  if (!account) return [];
+  return [
+    buildPayment(
+      {
+        key: { source: order.source, subject: order.id, kind: 'payment', part: 'payment', revision: 1 },
+        item: openItemOf(invoice, []),
+        purpose: 'payment',
+        account,
+        amount: invoice.total,
+        date: localDate(payment.paidAt, mapping.spec.invoice.timezone),
+        reference: payment.transactionId,
+        memo: payment.title || payment.method,
+      },
+      { bankAccounts: mapping.spec.payments.bank_accounts },
+    ),
+  ];
 }
 
 export function mapOrder(order: CanonicalOrder, mapping: Mapping): MapOutcome {
@@ -180,7 +206,7 @@ export function mapOrder(order: CanonicalOrder, mapping: Mapping): MapOutcome {
       expectedTotal: { expected: order.total, account: spec.rounding.account, maxResidue: spec.rounding.max_residue },
       ...(spec.rounding.cash_step ? { cashRounding: { step: spec.rounding.cash_step, account: spec.rounding.account } } : {}),
     });
-    return { kind: 'documents', customer, invoice };
+    return { kind: 'documents', customer, invoice, payments: paymentsFor(order, invoice, mapping) };
   } catch (error) {
     if (error instanceof TotalMismatchError) {
       throw new RecordError(`${error.message} (rounding.max_residue is ${spec.rounding.max_residue} in ${mapping.where(['rounding', 'max_residue'])})`, 'total');

@@ -63,6 +63,18 @@ export const mappingSchema = z.strictObject({
       )
       .min(1),
   }),
+  payments: z
+    .strictObject({
+      /**
+       * Payment gateway (the shop's payment method id) → clearing account. An order the shop
+       * reports paid through a listed gateway gets a payment (D1) on that account; orders paid
+       * any other way (bank transfer) stay open for Run my Accounts' own bank booking.
+       */
+      clearing: z.record(z.string().min(1), account).default({}),
+      /** Accounts a payment must never book to directly: the bank accounts Run my Accounts books itself. */
+      bank_accounts: z.array(account).default([]),
+    })
+    .default({ clearing: {}, bank_accounts: [] }),
   rounding: z
     .strictObject({
       account,

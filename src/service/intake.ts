@@ -144,7 +144,7 @@ export async function takeIn(
       await resolveQuarantine(trx, source, record.id, resolution);
       if (record.supersedes && record.supersedes !== record.id) await resolveQuarantine(trx, source, record.supersedes, resolution);
       if (mapped.outcome.kind === 'skipped') return -1;
-      return enqueueOrder(trx, binding, snapshotId, [mapped.outcome.customer, mapped.outcome.invoice]);
+      return enqueueOrder(trx, binding, snapshotId, [mapped.outcome.customer, mapped.outcome.invoice, ...mapped.outcome.payments]);
     });
     if (created < 0) {
       log.debug(`order ${record.id} skipped: ${mapped.outcome.kind === 'skipped' ? mapped.outcome.reason : ''}`);
