@@ -373,6 +373,8 @@ export function buildProgram(): Command {
           print(`  transfer account ${r.transfer.account}: ${formatBalances(r.transfer.balance)}`);
           for (const g of r.transfer.groups.filter((x) => x.balance !== 0)) print(`  NOT NETTED: group ${g.group} leaves ${money(g.balance, g.currency)} on ${r.transfer.account}`);
         }
+        // Monitoring can rely on the exit code: books that do not balance or net are a failure.
+        if (result.some((r) => !r.balanced || r.transfer.groups.some((g) => g.balance !== 0))) process.exitCode = 1;
       });
     });
   ledger
@@ -388,6 +390,7 @@ export function buildProgram(): Command {
           print(`${r.target} account ${accno}:`);
           if (r.rows.length === 0) print('  no postings');
           const width = Math.max(8, ...r.rows.map((row) => row.number.length)) + 2;
+          if (r.rows.length > 0) print(`  ${'date'.padEnd(12)}${'number'.padEnd(width)}${'cur'.padEnd(5)}${'amount'.padStart(14)}${'balance'.padStart(14)}  text`);
           for (const row of r.rows) {
             print(`  ${row.date}  ${row.number.padEnd(width)}${row.currency.padEnd(5)}${amount(row.amount, row.currency)}${amount(row.balance, row.currency)}  ${row.text}`);
           }

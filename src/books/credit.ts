@@ -125,6 +125,8 @@ export interface StornoInput {
   vatSettledUntil?: string;
   /** Payments already booked on the invoice: a storno nets only what is still open. */
   payments?: readonly PaymentDocument[];
+  /** Credit notes already booked on the invoice: a storno mirrors the whole invoice, so there must be none. */
+  credits?: readonly CreditNoteDocument[];
   /** Keys of the two transfer payments. */
   paymentKey: (side: 'invoice' | 'storno') => DocumentKey;
   date: string;
@@ -149,6 +151,11 @@ export function buildStorno(invoice: InvoiceDocument, input: StornoInput): Storn
   if (input.vatSettledUntil !== undefined && invoice.date <= input.vatSettledUntil) {
     throw new VatPeriodSettledError(`${where}: invoice ${invoice.number} of ${invoice.date} lies in a VAT period settled until ${input.vatSettledUntil}; a storno would change it`, {
       hint: 'book a credit note dated today instead (C2/C3 alternative)',
+    });
+  }
+  if ((input.credits ?? []).some((c) => c.credits === invoice.number)) {
+    throw new OverCreditError(`${where}: invoice ${invoice.number} is already partly credited; its storno would credit more than was invoiced`, {
+      hint: 'credit what is left with a credit note (B1/B2) instead',
     });
   }
   const group = `storno:${invoice.key.source}/${invoice.number}`;
@@ -184,7 +191,7 @@ export function cancelInvoice(invoice: InvoiceDocument, input: StornoInput & { c
   if (input.vatSettledUntil === undefined || invoice.date > input.vatSettledUntil) return { kind: 'storno', ...buildStorno(invoice, input) };
   return {
     kind: 'credit-note',
-    creditNote: creditInFull(invoice, { key: input.creditKey, number: input.creditNumber, date: input.date }),
+    creditNote: creditInFull(invoice, { key: input.creditKey, number: input.creditNumber, date: input.date }, input.credits),
     reason: `the VAT period of ${invoice.date} is settled (until ${input.vatSettledUntil})`,
   };
 }

@@ -232,9 +232,10 @@ const SALES_TEXT: Record<SalesDocument['kind'], string> = { invoice: 'Invoice', 
 export function postingsOf(doc: BookDocument): Posting[] {
   if (doc.kind === 'customer') return [];
   if (doc.kind === 'payment') {
+    const text = `${doc.purpose} ${doc.appliesTo}${doc.reference ? ` ref ${doc.reference}` : ''}`;
     return [
-      { account: doc.account, amount: doc.amount, text: `${doc.purpose} ${doc.appliesTo}` },
-      { account: doc.receivableAccount, amount: neg(doc.amount), text: `${doc.purpose} ${doc.appliesTo}` },
+      { account: doc.account, amount: doc.amount, text },
+      { account: doc.receivableAccount, amount: neg(doc.amount), text },
     ];
   }
   const postings: Posting[] = [{ account: doc.receivableAccount, amount: doc.total, text: `${SALES_TEXT[doc.kind]} ${doc.number}` }];

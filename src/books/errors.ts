@@ -48,6 +48,16 @@ export class TotalMismatchError extends BooksError {
 /** The shop's own VAT for a rate is further from ours than per-line rounding can explain. */
 export class VatMismatchError extends BooksError {
   override name = 'VatMismatchError';
+  constructor(
+    message: string,
+    /** VAT rate in basis points, the shop's VAT and ours, in minor units. */
+    readonly rate: number,
+    readonly shop: number,
+    readonly ours: number,
+    options: { field?: string } = {},
+  ) {
+    super(message, { ...options, hint: 'the order is inconsistent: check its line taxes against their net amounts, or let kontor compute VAT (per line or per rate group)' });
+  }
 }
 
 /** A credit note would credit more than was invoiced (B1/B2). */

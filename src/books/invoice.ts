@@ -21,10 +21,10 @@ import {
   type Variant,
   type VatTreatment,
 } from './documents.js';
-import { BooksError, OverDeductionError, TotalMismatchError } from './errors.js';
-import { allocate, formatDecimal, minor, neg, roundToStep, sub, sum, times, type Minor, type RoundingMode } from './money.js';
+import { BooksError, OverDeductionError, TotalMismatchError, VatMismatchError } from './errors.js';
+import { allocate, divRound, formatDecimal, minor, neg, roundToStep, sub, sum, times, type Minor, type RoundingMode } from './money.js';
 import { currencyExponent } from './currency.js';
-import { computeVat, formatRate, vatFromNet, type VatMethod } from './vat.js';
+import { computeVat, formatRate, type VatMethod, type VatRate } from './vat.js';
 
 /** One input line. Booking variant: account, VAT and amount. Article variant: a part. */
 export interface LineInput {
@@ -41,6 +41,8 @@ export interface LineInput {
   /** How many shop lines `shopTax` sums, each rounded by the shop (default 1). */
   shopLines?: number;
   deposit?: string;
+  /** A deposit deduction's VAT: the deposit's booked VAT taken back, never recomputed (set by buildFinalInvoice). */
+  fixedVat?: Minor;
 }
 
 /** The source's total that the document must reproduce; a capped residue goes to `account`. */
@@ -112,6 +114,23 @@ function bookingLine(input: SalesInput, line: LineInput, field: string) {
   return { account: line.account, vat: line.vat, amount: minor(line.amount), role: line.role ?? 'revenue' };
 }
 
+/** computeVat knows no currency: restate its VAT mismatch in the document's money, with its key. */
+function withDocumentMoney<T>(input: SalesInput, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (!(error instanceof VatMismatchError)) throw error;
+    const f = (a: number) => `${input.currency} ${formatDecimal(minor(a), currencyExponent(input.currency))}`;
+    throw new VatMismatchError(
+      `${formatDocumentKey(input.key)}: the shop's VAT at ${formatRate(error.rate as VatRate)} % is ${f(error.shop)}, but ${f(error.ours)} follows from the lines, more than one unit per shop line apart`,
+      error.rate,
+      error.shop,
+      error.ours,
+      error.field ? { field: error.field } : {},
+    );
+  }
+}
+
 /**
  * Lines, VAT, rounding and total of a sales document, checked and balanced. The kind-specific
  * rules (an invoice's total is not negative, a credit note's is) are the callers'.
@@ -137,15 +156,18 @@ export function composeSales(input: SalesInput): SalesCore {
     if (r.vat.rate !== 0 && !r.vat.account.trim()) {
       throw new BooksError(`${where}: ${field} is taxed at ${formatRate(r.vat.rate)} % but names no VAT account`, { field: `${field}.vat.account` });
     }
+    if (line.fixedVat !== undefined && r.role !== 'deposit-deduction') {
+      throw new BooksError(`${where}: ${field} gives its own VAT, which only a deposit deduction may (A4/A8)`, { field: `${field}.fixedVat` });
+    }
     return { ...r, line, field };
   });
 
-  // Deduction lines form their own VAT groups so that their VAT mirrors the deposit's exactly.
+  // Deduction lines form their own VAT groups: their VAT is the deposit's booked VAT (fixedVat), not recomputed.
   const groupOf = (r: (typeof resolved)[number]) => `${r.vat.rate}|${r.vat.code}|${r.vat.account}|${r.role === 'deposit-deduction' ? `deduct:${r.line.deposit ?? ''}` : ''}`;
-  const vat = computeVat(
-    resolved.map((r) => ({ amount: r.amount, rate: r.vat.rate, group: groupOf(r), field: r.field, ...(r.line.shopTax !== undefined ? { shopTax: r.line.shopTax } : {}), ...(r.line.shopLines ? { shopLines: r.line.shopLines } : {}) })),
+  const vat = withDocumentMoney(input, () => computeVat(
+    resolved.map((r) => ({ amount: r.amount, rate: r.vat.rate, group: groupOf(r), field: r.field, ...(r.line.shopTax !== undefined ? { shopTax: r.line.shopTax } : {}), ...(r.line.shopLines ? { shopLines: r.line.shopLines } : {}), ...(r.line.fixedVat !== undefined ? { fixedVat: r.line.fixedVat } : {}) })),
     input.vat,
-  );
+  ));
 
   const lines: DocumentLine[] = resolved.map((r, i) => ({
     role: r.role,
@@ -260,6 +282,22 @@ export function depositReceived(deposit: InvoiceDocument): Minor {
   return sum(deposit.lines.filter((l) => l.role === 'deposit').map((l) => l.amount));
 }
 
+/**
+ * The VAT a deposit invoice booked on each of `lines` (its deposit lines): each tax line split
+ * over the lines it taxes by net amount, so that the shares sum to what was booked.
+ */
+function bookedVat(deposit: InvoiceDocument, lines: readonly DocumentLine[]): Minor[] {
+  const id = (rate: number, code: string, account: string) => `${rate}|${code}|${account}`;
+  const out = lines.map(() => minor(0));
+  for (const t of deposit.tax) {
+    const members = lines.flatMap((l, i) => (id(l.vat.rate, l.vat.code, l.vat.account) === id(t.rate, t.code, t.account) ? [i] : []));
+    if (members.length === 0) continue;
+    const shares = allocate(t.amount, members.map((i) => lines[i]!.amount));
+    members.forEach((i, k) => (out[i] = shares[k]!));
+  }
+  return out;
+}
+
 /** Net already deducted from `depositNumber` by earlier final settlements. */
 export function depositDeducted(depositNumber: string, finals: readonly InvoiceDocument[]): Minor {
   return neg(sum(finals.flatMap((f) => f.lines.filter((l) => l.role === 'deposit-deduction' && l.deposit === depositNumber).map((l) => l.amount))));
@@ -273,7 +311,8 @@ export interface FinalInvoiceInput extends SalesInput {
 /**
  * A4/A8: the full revenue, less one negative line per deposit line drawn down, on the
  * deposit's own account and VAT, so that the liability returns to zero and VAT is due only
- * on the difference. Never deducts more than the deposits received minus earlier deductions.
+ * on the difference. Never deducts more than the deposits received minus earlier deductions;
+ * settlements that draw a deposit down in parts deduct, together, exactly its lines and VAT.
  */
 export function buildFinalInvoice(input: FinalInvoiceInput, deposits: readonly InvoiceDocument[], earlierFinals: readonly InvoiceDocument[] = []): InvoiceDocument {
   const where = formatDocumentKey(input.key);
@@ -301,17 +340,38 @@ export function buildFinalInvoice(input: FinalInvoiceInput, deposits: readonly I
       );
     }
     const depositLines = deposit.lines.filter((l) => l.role === 'deposit');
-    const shares = allocate(take, depositLines.map((l) => l.amount));
+    const booked = bookedVat(deposit, depositLines);
+    // Draw down what is left of each deposit line, not its original amount, so that partial
+    // settlements together deduct every line exactly. Earlier deductions are known per account,
+    // VAT and article only, so deposit lines that share all three are drawn down as one.
+    const unitOf = (l: DocumentLine) => `${l.account}|${l.vat.rate}|${l.vat.code}|${l.vat.account}|${l.part?.number ?? ''}`;
+    const units = new Map<string, { line: DocumentLine; amount: Minor; vat: Minor; deducted: Minor }>();
     depositLines.forEach((line, i) => {
+      const unit = units.get(unitOf(line));
+      if (unit) {
+        unit.amount = sum([unit.amount, line.amount]);
+        unit.vat = sum([unit.vat, booked[i]!]);
+      } else units.set(unitOf(line), { line, amount: line.amount, vat: booked[i]!, deducted: minor(0) });
+    });
+    for (const l of earlierFinals.flatMap((f) => f.lines)) {
+      const unit = l.role === 'deposit-deduction' && l.deposit === n ? units.get(unitOf(l)) : undefined;
+      if (unit) unit.deducted = sub(unit.deducted, l.amount);
+    }
+    const drawn = [...units.values()];
+    const shares = allocate(take, drawn.map((u) => minor(Math.max(0, sub(u.amount, u.deducted)))));
+    drawn.forEach(({ line, amount: lineAmount, vat: lineVat, deducted }, i) => {
       const share = shares[i]!;
       if (share === 0) return;
-      const vatOnShare = vatFromNet(share, line.vat.rate, input.vat.mode ?? 'half-up');
+      // The VAT the deposit booked, taken back pro rata of the net deducted so far: the draws
+      // together take back exactly what was booked, however the deposit is split up.
+      const vatUpTo = (net: Minor) => (net === lineAmount ? lineVat : minor(divRound(BigInt(net) * BigInt(lineVat), BigInt(lineAmount), input.vat.mode ?? 'half-up')));
+      const vatOnShare = sub(vatUpTo(sum([deducted, share])), vatUpTo(deducted));
       const amount = input.vat.basis === 'gross' ? sum([share, vatOnShare]) : share;
       deductions.push({
         role: 'deposit-deduction',
         text: `Deposit invoice ${n}`,
         deposit: n,
-        ...(input.vat.rounding === 'shop' ? { shopTax: neg(vatOnShare) } : {}),
+        fixedVat: neg(vatOnShare),
         ...(variant === 'article'
           ? { part: { number: line.part!.number, quantity: -1, unitPrice: amount, ...(line.part!.unit ? { unit: line.part!.unit } : {}) } }
           : { account: line.account, vat: line.vat, amount: neg(amount) }),

@@ -103,6 +103,11 @@ export interface VatLineInput {
   shopTax?: Minor;
   /** How many shop lines `shopTax` sums, each rounded by the shop: the tolerance of the check. */
   shopLines?: number;
+  /**
+   * VAT already booked elsewhere that this line takes back (a deposit deduction, A4/A8): used
+   * as is under every method, never re-rounded. A group holds only such lines or none.
+   */
+  fixedVat?: Minor;
   /** Named in errors (`lines[2]`). */
   field?: string;
 }
@@ -137,11 +142,15 @@ export function computeVat(lines: readonly VatLineInput[], method: VatMethod): {
     if (first !== undefined && lines[first]!.rate !== line.rate) {
       throw new BooksError(`VAT group "${line.group}" mixes rates ${formatRate(lines[first]!.rate)} % and ${formatRate(line.rate)} %`, { field: line.field });
     }
+    if (first !== undefined && (lines[first]!.fixedVat === undefined) !== (line.fixedVat === undefined)) {
+      throw new BooksError(`VAT group "${line.group}" mixes lines with given VAT and lines whose VAT is computed`, { field: line.field });
+    }
     members.push(i);
     byGroup.set(line.group, members);
   });
 
   const vat: Minor[] = lines.map((line) => {
+    if (line.fixedVat !== undefined) return line.fixedVat;
     if (method.rounding !== 'shop') return lineVat(line.amount, line.rate, method.basis, mode);
     if (line.shopTax === undefined) throw new BooksError(`the shop's VAT is missing on a line`, { field: line.field, hint: 'VAT rounding "shop" needs the VAT of every line' });
     return line.shopTax;
@@ -151,7 +160,9 @@ export function computeVat(lines: readonly VatLineInput[], method: VatMethod): {
   for (const [group, members] of byGroup) {
     const rate = lines[members[0]!]!.rate;
     const amounts = members.map((i) => lines[i]!.amount);
-    if (method.rounding === 'per-rate-group') {
+    // Given VAT (fixedVat) is neither re-rounded nor checked against the shop's.
+    const computed = lines[members[0]!]!.fixedVat === undefined;
+    if (computed && method.rounding === 'per-rate-group') {
       const target = lineVat(sum(amounts), rate, method.basis, mode);
       // Spread the group's rounding difference over its lines so that line VAT sums to it.
       const perLine = members.map((i) => vat[i]!);
@@ -160,14 +171,17 @@ export function computeVat(lines: readonly VatLineInput[], method: VatMethod): {
         const shares = allocate(difference, amounts.map((a) => Math.abs(a)));
         members.forEach((i, k) => (vat[i] = minor(vat[i]! + shares[k]!)));
       }
-    } else if (method.rounding === 'shop') {
+    } else if (computed && method.rounding === 'shop') {
       const ours = sum(members.map((i) => lineVat(lines[i]!.amount, rate, method.basis, mode)));
       const theirs = sum(members.map((i) => vat[i]!));
       const tolerance = sum(members.map((i) => minor(Math.max(1, lines[i]!.shopLines ?? 1))));
       if (Math.abs(theirs - ours) > tolerance) {
         throw new VatMismatchError(
           `the shop's VAT at ${formatRate(rate)} % is ${theirs} minor units, but ${ours} follow from the lines (more than one unit per line apart)`,
-          { field: lines[members[0]!]!.field, hint: 'the order data is inconsistent; check its lines and tax totals, or choose VAT rounding per-line or per-rate-group' },
+          rate,
+          theirs,
+          ours,
+          { field: lines[members[0]!]!.field },
         );
       }
     }

@@ -50,6 +50,11 @@ export function loadMapping(absolutePath: string): Mapping {
       issues.push({ ...positionOf(source, ['accounts', 'revenue', i, 'vat_rate']), message: `VAT rate ${spec.accounts.revenue[i]!.vat_rate} % has a revenue account but no entry under vat.rates` });
     }
   }
+  for (const [gateway, account] of Object.entries(spec.payments.clearing)) {
+    if (spec.payments.bank_accounts.includes(account)) {
+      issues.push({ ...positionOf(source, ['payments', 'clearing', gateway]), message: `clearing account ${account} of gateway "${gateway}" is listed under payments.bank_accounts; payments never book to a bank account` });
+    }
+  }
   if (issues.length > 0) throw new ConfigError(issues);
 
   return {

@@ -57,17 +57,18 @@ function templateValues(order: CanonicalOrder, localDate: string): Record<Templa
 
 /** Sums lines that book on the same account at the same rate into one document line. */
 class LineGroups {
-  private readonly map = new Map<string, LineInput & { amount: Minor; shopTax: Minor; shopLines: number }>();
-  add(key: string, line: LineInput & { amount: Minor; shopTax: Minor }): void {
-    const existing = this.map.get(key);
+  private readonly map = new Map<string, { line: LineInput & { amount: Minor; shopTax: Minor; shopLines: number }; field: string }>();
+  /** `field`: where the (first) order line sits, so that errors point into the order. */
+  add(key: string, line: LineInput & { amount: Minor; shopTax: Minor }, field: string): void {
+    const existing = this.map.get(key)?.line;
     if (existing) {
       existing.amount = add(existing.amount, line.amount);
       existing.shopTax = add(existing.shopTax, line.shopTax);
       existing.shopLines++;
-    } else this.map.set(key, { ...line, shopLines: 1 });
+    } else this.map.set(key, { line: { ...line, shopLines: 1 }, field });
   }
-  values(): LineInput[] {
-    return [...this.map.values()].filter((e) => e.amount !== 0 || e.shopTax !== 0);
+  values(): { line: LineInput; field: string }[] {
+    return [...this.map.values()].filter((e) => e.line.amount !== 0 || e.line.shopTax !== 0);
   }
 }
 
@@ -156,7 +157,7 @@ export function mapOrder(order: CanonicalOrder, mapping: Mapping): MapOutcome {
       shopTax: line.taxBeforeDiscount,
       text: `${KIND_TEXT[line.kind]} ${rateText}`,
       vat,
-    });
+    }, line.field);
     const discountNet = sub(line.netBeforeDiscount, line.net);
     if (discountNet !== 0) {
       const discountAccount = spec.accounts.discount === 'revenue' ? account : spec.accounts.discount;
@@ -167,10 +168,13 @@ export function mapOrder(order: CanonicalOrder, mapping: Mapping): MapOutcome {
         shopTax: neg(sub(line.taxBeforeDiscount, line.tax)),
         text: `Discount${couponCodes ? ` ${couponCodes}` : ''} ${rateText}`,
         vat,
-      });
+      }, line.field);
     }
   }
 
+  const grouped = [...income.values(), ...discounts.values()];
+  // Orders a payment provider collected keep their exact total: cash rounding is for what is still to pay.
+  const paidByProvider = Boolean(order.payment?.paidAt && spec.payments.clearing[order.payment.method]);
   try {
     const customer = buildCustomer({
       key: { source: order.source, subject: customerNumber, kind: 'customer', revision: 1 },
@@ -201,17 +205,22 @@ export function mapOrder(order: CanonicalOrder, mapping: Mapping): MapOutcome {
       dueDate: addDays(date, spec.invoice.payment_terms_days),
       description: renderTemplate(spec.invoice.description, values),
       receivableAccount: spec.invoice.receivable_account,
-      lines: [...income.values(), ...discounts.values()],
+      lines: grouped.map((g) => g.line),
       vat: method,
       expectedTotal: { expected: order.total, account: spec.rounding.account, maxResidue: spec.rounding.max_residue },
-      ...(spec.rounding.cash_step ? { cashRounding: { step: spec.rounding.cash_step, account: spec.rounding.account } } : {}),
+      ...(spec.rounding.cash_step && !paidByProvider ? { cashRounding: { step: spec.rounding.cash_step, account: spec.rounding.account } } : {}),
     });
     return { kind: 'documents', customer, invoice, payments: paymentsFor(order, invoice, mapping) };
   } catch (error) {
     if (error instanceof TotalMismatchError) {
       throw new RecordError(`${error.message} (rounding.max_residue is ${spec.rounding.max_residue} in ${mapping.where(['rounding', 'max_residue'])})`, 'total');
     }
-    if (error instanceof BooksError) throw new RecordError(error.message, error.field);
+    if (error instanceof BooksError) {
+      // books names its own input lines (`lines[2].vat`); point at the order line instead.
+      const index = /^lines\[(\d+)\]/.exec(error.field ?? '')?.[1];
+      const field = index !== undefined ? grouped[Number(index)]?.field : error.field;
+      throw new RecordError(error.message, field);
+    }
     throw error;
   }
 }
