@@ -2,6 +2,8 @@
  * kontor's commands (the `kontor` binary is src/cli.ts). Exit codes: 0 ok, 1 work failed, 2 usage or configuration error.
  * Results go to stdout (JSON with --json), logs to stderr; both pass through the redactor.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { add, currencyExponent, formatDecimal, minor, postingsOf, type BookDocument, type Minor } from './books/index.js';
 import { DEFAULT_CONFIG_PATH, loadConfig, type Config } from './config/load.js';
@@ -20,7 +22,10 @@ import { credentialReport } from './service/credentials.js';
 import { Deliverer } from './service/deliver.js';
 import { previewSource, pullSource, takeIn, type PullWindow } from './service/intake.js';
 import { createSource, loadMappings, openRuntime, type Runtime } from './service/runtime.js';
+import { mappingJsonSchema } from './mapping/json-schema.js';
 import { loadMapping } from './mapping/load.js';
+import { previewRecord } from './service/preview.js';
+import { recordsOfText } from './sources/file.js';
 import { Service, syncOnce } from './service/service.js';
 import { collectSummary, formatBalances, formatSummary, money } from './service/summary.js';
 
@@ -175,6 +180,57 @@ export function buildProgram(): Command {
         else print(formatSummary(summary));
         if (intake.quarantined > 0 || delivery.dead > 0) process.exitCode = 1;
       });
+    });
+
+  program
+    .command('preview')
+    .description('map one order file without side effects: documents, postings and what each target would be sent')
+    .requiredOption('--source <name>', 'the source whose adapter reads the order')
+    .requiredOption('--order <file>', 'a file with one order (JSON, or JSON Lines with one line)')
+    .option('--mapping <file>', "a mapping file to use instead of the source's")
+    .option('--target <name>', 'only this target')
+    .option('--json', 'print the stable JSON contract (docs/cli.md#kontor-preview)')
+    .action((opts: { source: string; order: string; mapping?: string; target?: string; json?: boolean }, cmd: Command) => {
+      const config = configOf(cmd);
+      const source = config.sources.find((s) => s.name === opts.source);
+      if (!source) throw new UsageError(`no source named "${opts.source}" (configured: ${config.sources.map((s) => s.name).join(', ') || 'none'})`);
+      const targets = config.targets.filter((t) => !opts.target || t.name === opts.target);
+      if (opts.target && targets.length === 0) throw new UsageError(`no target named "${opts.target}"`);
+      const mapping = loadMapping(opts.mapping ? path.resolve(opts.mapping) : source.mappingPath);
+      let text: string;
+      try {
+        text = readFileSync(opts.order, 'utf8');
+      } catch (error) {
+        throw new UsageError(`cannot read --order ${opts.order}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
+      }
+      const records = recordsOfText(opts.order, text, /\.jsonl$/i.test(opts.order));
+      if (records.length !== 1) throw new UsageError(`${opts.order} holds ${records.length} orders; preview maps exactly one`);
+      const result = previewRecord({ name: source.name, adapter: createSource(source), mapping }, records[0]!, targets);
+      if (result.errors.length > 0) process.exitCode = 1;
+      if (opts.json) {
+        printJson(result);
+        return;
+      }
+      const o = result.order;
+      print(o ? `order ${o.id} (number ${o.number}, ${money(minor(o.total_minor), o.currency)}) from source ${o.source}:` : `${opts.order}:`);
+      for (const e of result.errors) print(`  rejected: ${e.field ? `${e.field}: ` : ''}${e.message}`);
+      for (const d of result.documents) {
+        print(`  ${d.kind} ${d.number}${d.date ? ` dated ${d.date}` : ''}${d.currency ? `, ${money(minor(d.gross_minor), d.currency)}` : ''}`);
+        for (const p of d.postings) {
+          print(`    ${p.account.padEnd(8)}${formatDecimal(minor(p.amount_minor), currencyExponent(d.currency!)).padStart(12)}  ${p.role}${p.vat_rate !== null ? ` ${p.vat_rate} %` : ''}`);
+        }
+      }
+      for (const w of result.warnings) print(`  warning: ${w}`);
+      for (const [target, payload] of Object.entries(result.payloads)) {
+        if (payload.length > 0) print(`payload for target ${target}:\n${JSON.stringify(payload, null, 2)}`);
+      }
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of mapping files (for editors; shipped as schemas/mapping.schema.json)')
+    .action(() => {
+      print(JSON.stringify(mappingJsonSchema(), null, 2));
     });
 
   program

@@ -222,12 +222,12 @@ describe('buildInvoice', () => {
 describe('postingsOf', () => {
   it('debits the receivable with the total and credits revenue and VAT, with rate and VAT code', () => {
     expect(postingsOf(invoice())).toEqual([
-      { account: '1100', amount: chf('146.77'), text: 'Invoice R-1001' },
-      { account: '3200', amount: chf('-89.00'), text: 'Goods', vatRate: STANDARD.rate, vatCode: 'UN81' },
-      { account: '3210', amount: chf('-39.80'), text: 'Food', vatRate: REDUCED.rate, vatCode: 'UR26' },
-      { account: '3400', amount: chf('-9.00'), text: 'Shipping', vatRate: STANDARD.rate, vatCode: 'UN81' },
-      { account: '2201', amount: chf('-7.94'), text: 'VAT', vatRate: STANDARD.rate, vatCode: 'UN81' },
-      { account: '2203', amount: chf('-1.03'), text: 'VAT', vatRate: REDUCED.rate, vatCode: 'UR26' },
+      { account: '1100', role: 'receivable', amount: chf('146.77'), text: 'Invoice R-1001' },
+      { account: '3200', role: 'revenue', amount: chf('-89.00'), text: 'Goods', vatRate: STANDARD.rate, vatCode: 'UN81' },
+      { account: '3210', role: 'revenue', amount: chf('-39.80'), text: 'Food', vatRate: REDUCED.rate, vatCode: 'UR26' },
+      { account: '3400', role: 'revenue', amount: chf('-9.00'), text: 'Shipping', vatRate: STANDARD.rate, vatCode: 'UN81' },
+      { account: '2201', role: 'vat', amount: chf('-7.94'), text: 'VAT', vatRate: STANDARD.rate, vatCode: 'UN81' },
+      { account: '2203', role: 'vat', amount: chf('-1.03'), text: 'VAT', vatRate: REDUCED.rate, vatCode: 'UR26' },
     ]);
   });
 
@@ -242,7 +242,7 @@ describe('postingsOf', () => {
     const postings = postingsOf(doc);
     // 146.77 rounded to 5 Rappen is 146.75: a rounding line of −0.02, a debit of 0.02.
     expect(postings[0]!.amount).toBe(chf('146.75'));
-    expect(postings.at(-1)).toEqual({ account: '6944', amount: chf('0.02'), text: 'Cash rounding to 0.05' });
+    expect(postings.at(-1)).toEqual({ account: '6944', role: 'rounding', amount: chf('0.02'), text: 'Cash rounding to 0.05' });
   });
 
   it('leaves out a rounding that changes nothing', () => {
@@ -272,8 +272,8 @@ describe('postingsOf', () => {
     const doc = invoice();
     const payment = buildPayment({ key: { ...invoiceKey, kind: 'payment', part: 'p1' }, item: openItemOf(doc, []), purpose: 'payment', account: '1090', amount: chf('146.77'), date: '2026-10-13' });
     expect(postingsOf(payment)).toEqual([
-      { account: '1090', amount: chf('146.77'), text: 'payment R-1001' },
-      { account: '1100', amount: chf('-146.77'), text: 'payment R-1001' },
+      { account: '1090', role: 'clearing', amount: chf('146.77'), text: 'payment R-1001' },
+      { account: '1100', role: 'receivable', amount: chf('-146.77'), text: 'payment R-1001' },
     ]);
   });
 
@@ -360,9 +360,9 @@ describe('buildFinalInvoice', () => {
 
 describe('assertBalanced', () => {
   const balanced: Posting[] = [
-    { account: '1100', amount: chf('108.10'), text: 'Invoice' },
-    { account: '3200', amount: chf('-100.00'), text: 'Goods' },
-    { account: '2201', amount: chf('-8.10'), text: 'VAT' },
+    { account: '1100', role: 'receivable', amount: chf('108.10'), text: 'Invoice' },
+    { account: '3200', role: 'revenue', amount: chf('-100.00'), text: 'Goods' },
+    { account: '2201', role: 'vat', amount: chf('-8.10'), text: 'VAT' },
   ];
 
   it('accepts postings that sum to zero, and no postings at all', () => {
@@ -371,7 +371,7 @@ describe('assertBalanced', () => {
   });
 
   it('throws UnbalancedDocumentError carrying the key and the imbalance per currency', () => {
-    const error = booksErrorOf(() => assertBalanced(invoiceKey, 'CHF', [...balanced, { account: '6944', amount: chf('0.05'), text: 'stray' }]));
+    const error = booksErrorOf(() => assertBalanced(invoiceKey, 'CHF', [...balanced, { account: '6944', role: 'rounding', amount: chf('0.05'), text: 'stray' }]));
     expect(error).toBeInstanceOf(UnbalancedDocumentError);
     const unbalanced = error as UnbalancedDocumentError;
     expect(unbalanced.name).toBe('UnbalancedDocumentError');
@@ -381,7 +381,7 @@ describe('assertBalanced', () => {
   });
 
   it('reports a negative imbalance with its sign', () => {
-    const short = balanced.slice(0, 2).concat({ account: '2201', amount: chf('-8.11'), text: 'VAT' });
+    const short = balanced.slice(0, 2).concat({ account: '2201', role: 'vat', amount: chf('-8.11'), text: 'VAT' });
     expect(() => assertBalanced(invoiceKey, 'SEK', short)).toThrow(UnbalancedDocumentError);
     expect(() => assertBalanced(invoiceKey, 'SEK', short)).toThrow('SEK -1 minor units');
   });

@@ -19,6 +19,10 @@ const COMMANDS = [
   ['outbox', 'skip'],
   ['outbox', 'redrive'],
   ['ledger', 'balance'],
+  ['ledger', 'account'],
+  ['ledger', 'items'],
+  ['preview'],
+  ['schema'],
   ['quarantine', 'list'],
   ['quarantine', 'replay'],
   ['quarantine', 'dismiss'],
@@ -96,7 +100,7 @@ describe('kontor CLI', () => {
     writeFileSync(file, readFileSync(file, 'utf8').replace('  number: "{number}"', '  number: "{order_number}"'));
     const result = await runCli(['check'], { cwd: dir });
     expect(result.code).toBe(2);
-    expect(result.stderr.trim()).toMatch(/^mappings\/woocommerce-ch\.yaml:16:11: invoice\.number: unknown placeholder \{order_number\}/);
+    expect(result.stderr.trim()).toMatch(/^mappings\/woocommerce-ch\.yaml:17:11: invoice\.number: unknown placeholder \{order_number\}/);
   });
 
   it('migrate, sync, status, ledger, outbox and quarantine work together', async () => {

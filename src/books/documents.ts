@@ -35,8 +35,15 @@ export function formatDocumentKey(key: DocumentKey): string {
   return `${key.source}/${key.subject}/${key.kind}${key.part ? `:${key.part}` : ''}/${key.revision}`;
 }
 
+/**
+ * What a posting is for, independent of account numbers: the preview contract and reports
+ * group by it. Skonto and price reductions are `discount`; bank and PSP fees are `fee`.
+ */
+export type PostingRole = 'receivable' | 'revenue' | 'vat' | 'discount' | 'deposit' | 'rounding' | 'clearing' | 'transfer' | 'fee';
+
 export interface Posting {
   account: string;
+  role: PostingRole;
   amount: Minor;
   text: string;
   vatRate?: VatRate;
@@ -226,6 +233,23 @@ export function numberOf(doc: BookDocument): string {
   return doc.kind === 'payment' ? `${doc.appliesTo}/${doc.key.part ?? doc.purpose}` : doc.number;
 }
 
+const LINE_ROLE: Record<LineRole, PostingRole> = {
+  revenue: 'revenue',
+  shipping: 'revenue',
+  fee: 'revenue',
+  discount: 'discount',
+  deposit: 'deposit',
+  'deposit-deduction': 'deposit',
+};
+
+const PAYMENT_ROLE: Record<PaymentPurpose, PostingRole> = {
+  payment: 'clearing',
+  transfer: 'transfer',
+  'bank-fee': 'fee',
+  skonto: 'discount',
+  'price-reduction': 'discount',
+};
+
 const SALES_TEXT: Record<SalesDocument['kind'], string> = { invoice: 'Invoice', 'credit-note': 'Credit note', storno: 'Storno' };
 
 /** The double-entry postings of a document. Customers book nothing. */
@@ -234,19 +258,19 @@ export function postingsOf(doc: BookDocument): Posting[] {
   if (doc.kind === 'payment') {
     const text = `${doc.purpose} ${doc.appliesTo}${doc.reference ? ` ref ${doc.reference}` : ''}`;
     return [
-      { account: doc.account, amount: doc.amount, text },
-      { account: doc.receivableAccount, amount: neg(doc.amount), text },
+      { account: doc.account, role: PAYMENT_ROLE[doc.purpose], amount: doc.amount, text },
+      { account: doc.receivableAccount, role: 'receivable', amount: neg(doc.amount), text },
     ];
   }
-  const postings: Posting[] = [{ account: doc.receivableAccount, amount: doc.total, text: `${SALES_TEXT[doc.kind]} ${doc.number}` }];
+  const postings: Posting[] = [{ account: doc.receivableAccount, role: 'receivable', amount: doc.total, text: `${SALES_TEXT[doc.kind]} ${doc.number}` }];
   for (const line of doc.lines) {
-    postings.push({ account: line.account, amount: neg(line.amount), text: line.text, vatRate: line.vat.rate, vatCode: line.vat.code });
+    postings.push({ account: line.account, role: LINE_ROLE[line.role], amount: neg(line.amount), text: line.text, vatRate: line.vat.rate, vatCode: line.vat.code });
   }
   for (const t of doc.tax) {
-    postings.push({ account: t.account, amount: neg(t.amount), text: 'VAT', vatRate: t.rate, vatCode: t.code });
+    postings.push({ account: t.account, role: 'vat', amount: neg(t.amount), text: 'VAT', vatRate: t.rate, vatCode: t.code });
   }
   for (const r of doc.rounding) {
-    if (r.amount !== 0) postings.push({ account: r.account, amount: neg(r.amount), text: r.text });
+    if (r.amount !== 0) postings.push({ account: r.account, role: 'rounding', amount: neg(r.amount), text: r.text });
   }
   return postings;
 }

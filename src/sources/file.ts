@@ -46,7 +46,8 @@ function jsonErrorAt(text: string): string {
   return `${before.length}:${before[before.length - 1]!.length + 1}: invalid JSON (${printParseErrorCode(first.error)})`;
 }
 
-function recordsOfText(fileLabel: string, text: string, jsonLines: boolean): SourceRecord[] {
+/** The records in one file's text: a JSON object, a JSON array, or JSON Lines. */
+export function recordsOfText(fileLabel: string, text: string, jsonLines: boolean): SourceRecord[] {
   const idOf = (value: unknown, fallback: string): string =>
     value && typeof value === 'object' && 'id' in value && (typeof value.id === 'number' || typeof value.id === 'string')
       ? String(value.id)

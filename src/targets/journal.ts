@@ -29,6 +29,38 @@ function appliesTo(doc: BookDocument): string | null {
   return null;
 }
 
+/**
+ * The rows the journal writes for a document, checked to balance: also what `kontor preview`
+ * shows as the journal's payload.
+ */
+export function journalEntryOf(target: string, doc: BookDocument) {
+  const postings = postingsOf(doc);
+  const currency = currencyOf(doc);
+  if (currency) assertBalanced(doc.key, currency, postings);
+  const entry = {
+    target,
+    doc_key: formatDocumentKey(doc.key),
+    kind: doc.kind,
+    number: numberOf(doc),
+    entry_date: doc.kind === 'customer' ? null : doc.date,
+    currency,
+    description: describe(doc),
+    applies_to: appliesTo(doc),
+    group_key: doc.kind === 'storno' || doc.kind === 'payment' ? (doc.group ?? null) : null,
+    receivable: doc.kind === 'customer' ? null : postings.filter((p) => p.account === doc.receivableAccount).reduce((a, p) => a + p.amount, 0),
+  };
+  const lines = postings.map((p, i) => ({
+    line_no: i + 1,
+    account: p.account,
+    amount: p.amount,
+    currency: currency!,
+    vat_rate_bp: p.vatRate ?? null,
+    vat_code: p.vatCode ?? null,
+    text: p.text,
+  }));
+  return { entry, lines };
+}
+
 export class JournalTarget implements TargetAdapter {
   readonly type = 'journal';
 
@@ -46,27 +78,12 @@ export class JournalTarget implements TargetAdapter {
   }
 
   async deliver(doc: BookDocument): Promise<Delivered> {
-    const key = formatDocumentKey(doc.key);
-    const postings = postingsOf(doc);
-    const currency = currencyOf(doc);
-    if (currency) assertBalanced(doc.key, currency, postings);
+    const { entry, lines } = journalEntryOf(this.name, doc);
     return this.db.transaction(async (trx) => {
+      const key = entry.doc_key;
       // The unique (target, doc_key) makes a second delivery of the same document a lookup.
       const inserted = (await trx('journal_entries')
-        .insert({
-          target: this.name,
-          doc_key: key,
-          kind: doc.kind,
-          number: numberOf(doc),
-          entry_date: doc.kind === 'customer' ? null : doc.date,
-          currency,
-          description: describe(doc),
-          master_data: doc.kind === 'customer' ? JSON.stringify(doc) : null,
-          applies_to: appliesTo(doc),
-          group_key: doc.kind === 'storno' || doc.kind === 'payment' ? (doc.group ?? null) : null,
-          receivable: doc.kind === 'customer' ? null : postings.filter((p) => p.account === doc.receivableAccount).reduce((a, p) => a + p.amount, 0),
-          booked_at: nowIso(),
-        })
+        .insert({ ...entry, master_data: doc.kind === 'customer' ? JSON.stringify(doc) : null, booked_at: nowIso() })
         .onConflict(['target', 'doc_key'])
         .ignore()
         .returning('id')) as { id: number }[];
@@ -75,20 +92,7 @@ export class JournalTarget implements TargetAdapter {
         return { externalId: `journal:${existing.id}` };
       }
       const entryId = Number(inserted[0]!.id);
-      if (postings.length > 0) {
-        await trx('journal_lines').insert(
-          postings.map((p, i) => ({
-            entry_id: entryId,
-            line_no: i + 1,
-            account: p.account,
-            amount: p.amount,
-            currency: currency!,
-            vat_rate_bp: p.vatRate ?? null,
-            vat_code: p.vatCode ?? null,
-            text: p.text,
-          })),
-        );
-      }
+      if (lines.length > 0) await trx('journal_lines').insert(lines.map((line) => ({ entry_id: entryId, ...line })));
       return { externalId: `journal:${entryId}` };
     });
   }

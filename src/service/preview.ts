@@ -1,0 +1,121 @@
+/**
+ * `kontor preview`: one order through parse and mapping, without a database and without
+ * sending anything. The JSON form is a stable contract (docs/cli.md#kontor-preview):
+ * integrators and their tests read it.
+ */
+import {
+  BooksError,
+  currencyExponent,
+  formatDecimal,
+  formatDocumentKey,
+  formatRate,
+  numberOf,
+  postingsOf,
+  type BookDocument,
+  type PostingRole,
+} from '../books/index.js';
+import type { ResolvedTarget } from '../config/load.js';
+import { RecordError } from '../errors.js';
+import { mapOrder } from '../mapping/map-order.js';
+import type { Mapping } from '../mapping/load.js';
+import type { SourceAdapter, SourceRecord } from '../sources/types.js';
+import { journalEntryOf } from '../targets/journal.js';
+
+export type PreviewKind = 'customer' | 'invoice' | 'deposit_invoice' | 'final_invoice' | 'credit_note' | 'storno' | 'payment';
+
+export interface PreviewPosting {
+  account: string;
+  role: PostingRole;
+  /** Signed minor units: debit positive, credit negative. */
+  amount_minor: number;
+  /** The VAT rate in percent as written in the mapping ("8.1"), or null. */
+  vat_rate: string | null;
+}
+
+export interface PreviewDocument {
+  kind: PreviewKind;
+  key: string;
+  number: string;
+  date: string | null;
+  currency: string | null;
+  /** The document's gross: an invoice's total, a payment's amount; 0 for a customer. */
+  gross_minor: number;
+  postings: PreviewPosting[];
+}
+
+export interface PreviewResult {
+  order: { source: string; id: string; number: string; currency: string; total_minor: number } | null;
+  documents: PreviewDocument[];
+  /** Per configured target: exactly what it would be sent. */
+  payloads: Record<string, unknown[]>;
+  warnings: string[];
+  /** Why the order is rejected; empty when it is not. */
+  errors: { field: string | null; message: string }[];
+}
+
+function previewKind(doc: BookDocument): PreviewKind {
+  switch (doc.kind) {
+    case 'invoice':
+      return doc.purpose === 'deposit' ? 'deposit_invoice' : doc.purpose === 'final' ? 'final_invoice' : 'invoice';
+    case 'credit-note':
+      return 'credit_note';
+    default:
+      return doc.kind;
+  }
+}
+
+export function previewDocument(doc: BookDocument): PreviewDocument {
+  return {
+    kind: previewKind(doc),
+    key: formatDocumentKey(doc.key),
+    number: numberOf(doc),
+    date: doc.kind === 'customer' ? null : doc.date,
+    currency: doc.kind === 'customer' ? null : doc.currency,
+    gross_minor: doc.kind === 'customer' ? 0 : doc.kind === 'payment' ? doc.amount : doc.total,
+    postings: postingsOf(doc).map((p) => ({ account: p.account, role: p.role, amount_minor: p.amount, vat_rate: p.vatRate === undefined ? null : formatRate(p.vatRate) })),
+  };
+}
+
+/** What a target of each type would be sent for `docs`; types without an adapter yet say so. */
+function payloadsFor(targets: readonly ResolvedTarget[], docs: readonly BookDocument[], warnings: string[]): Record<string, unknown[]> {
+  const payloads: Record<string, unknown[]> = {};
+  for (const target of targets) {
+    switch (target.config.type) {
+      case 'journal':
+        payloads[target.name] = docs.map((doc) => journalEntryOf(target.name, doc));
+        break;
+      case 'runmyaccounts':
+      case 'billecta':
+        payloads[target.name] = [];
+        warnings.push(`target ${target.name}: ${target.config.type} request payloads are not built yet (issue ${target.config.type === 'runmyaccounts' ? '#6' : '#7'})`);
+        break;
+    }
+  }
+  return payloads;
+}
+
+export function previewRecord(source: { name: string; adapter: SourceAdapter; mapping: Mapping }, record: SourceRecord, targets: readonly ResolvedTarget[]): PreviewResult {
+  const result: PreviewResult = { order: null, documents: [], payloads: {}, warnings: [], errors: [] };
+  try {
+    const order = source.adapter.parse(record);
+    result.order = { source: source.name, id: order.id, number: order.number, currency: order.currency, total_minor: order.total };
+    const outcome = mapOrder(order, source.mapping);
+    if (outcome.kind === 'skipped') {
+      result.warnings.push(`skipped: ${outcome.reason}`);
+      result.payloads = payloadsFor(targets, [], result.warnings);
+      return result;
+    }
+    const docs: BookDocument[] = [outcome.customer, outcome.invoice, ...outcome.payments];
+    result.documents = docs.map(previewDocument);
+    const exp = currencyExponent(order.currency);
+    for (const r of outcome.invoice.rounding) {
+      result.warnings.push(`invoice ${outcome.invoice.number}: ${r.reason === 'cash' ? 'cash rounding' : 'rounding residue'} of ${order.currency} ${formatDecimal(r.amount, exp)} on ${r.account}`);
+    }
+    result.payloads = payloadsFor(targets, docs, result.warnings);
+  } catch (error) {
+    if (!(error instanceof RecordError || error instanceof BooksError)) throw error;
+    const field = error instanceof RecordError ? (error.field ?? null) : (error.field ?? null);
+    result.errors.push({ field, message: error instanceof RecordError ? error.reason : error.message });
+  }
+  return result;
+}

@@ -1,0 +1,149 @@
+/**
+ * `kontor preview` and `kontor schema`, driven as operators and integrators use them: the real
+ * binary on sample orders, on real shop JSON kontor has never seen, and on a rejected order.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { parseDecimal } from '../src/books/index.js';
+import { ROOT, runCli, tempProject } from './helpers.js';
+
+interface Contract {
+  order: { source: string; id: string; number: string; currency: string; total_minor: number } | null;
+  documents: {
+    kind: string;
+    key: string;
+    number: string;
+    date: string | null;
+    currency: string | null;
+    gross_minor: number;
+    postings: { account: string; role: string; amount_minor: number; vat_rate: string | null }[];
+  }[];
+  payloads: Record<string, unknown[]>;
+  warnings: string[];
+  errors: { field: string | null; message: string }[];
+}
+
+const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'woocommerce');
+const ROLES = ['receivable', 'revenue', 'vat', 'discount', 'deposit', 'rounding', 'clearing', 'transfer', 'fee'];
+
+async function preview(dir: string, args: string[]): Promise<{ code: number | null; result: Contract }> {
+  const run = await runCli(['preview', '--source', 'samples', ...args, '--json'], { cwd: dir });
+  return { code: run.code, result: JSON.parse(run.stdout) as Contract };
+}
+
+function vatPerRate(result: Contract): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const d of result.documents) {
+    for (const p of d.postings.filter((x) => x.role === 'vat')) totals[p.vat_rate!] = (totals[p.vat_rate!] ?? 0) - p.amount_minor;
+  }
+  return totals;
+}
+
+describe('kontor preview', () => {
+  it('maps a sample order to the JSON contract: balanced documents, the shop total and VAT, the journal payload', async () => {
+    const dir = tempProject();
+    const { code, result } = await preview(dir, ['--order', 'examples/orders/wc-order-1002.json']);
+    expect(code).toBe(0);
+    expect(result.order).toEqual({ source: 'samples', id: '1002', number: '1002', currency: 'CHF', total_minor: 10737 });
+    expect(result.documents.map((d) => [d.kind, d.number])).toEqual([
+      ['customer', 'WC-17'],
+      ['invoice', '1002'],
+      ['payment', '1002/payment'],
+    ]);
+    for (const d of result.documents) {
+      expect(d.postings.reduce((a, p) => a + p.amount_minor, 0), d.key).toBe(0);
+      for (const p of d.postings) expect(ROLES).toContain(p.role);
+    }
+    const invoice = result.documents[1]!;
+    expect(invoice.gross_minor).toBe(10737);
+    expect(invoice.postings[0]).toEqual({ account: '1100', role: 'receivable', amount_minor: 10737, vat_rate: null });
+    // The shop's own VAT per rate (tax_lines of wc-order-1002.json): 4.65 + 0.67 at 8.1 %, 0.54 + 0.38 at 2.6 %.
+    expect(vatPerRate(result)).toEqual({ '8.1': 532, '2.6': 92 });
+    expect(result.documents[2]!.postings.map((p) => [p.account, p.role, p.amount_minor])).toEqual([
+      ['1091', 'clearing', 10737],
+      ['1100', 'receivable', -10737],
+    ]);
+    expect(result.payloads.journal).toHaveLength(3);
+    expect(result.errors).toEqual([]);
+    // Nothing was written: preview needs no database.
+    expect(readFileSync(path.join(dir, 'config.yaml'), 'utf8')).toContain('database');
+    expect(() => readFileSync(path.join(dir, 'data', 'kontor.sqlite'))).toThrow();
+  });
+
+  it('previews real shop JSON it has never seen with another mapping: SEK, prices with VAT, Swedish rates', async () => {
+    const dir = tempProject();
+    const mapping = path.join(dir, 'mappings', 'woocommerce-se.yaml');
+    writeFileSync(
+      mapping,
+      readFileSync(path.join(dir, 'mappings', 'woocommerce-ch.yaml'), 'utf8')
+        .replace(/ {4}- \{ vat_rate: 8\.1.*\n {4}- \{ vat_rate: 2\.6.*\n/, '    - { vat_rate: 25, account: "3001" }\n    - { vat_rate: 12, account: "3002" }\n')
+        .replace(/ {2}rates:\n(?: {4}- .*\n)+/, '  rates:\n    - { rate: 25, code: standard, account: "2611" }\n    - { rate: 12, code: reduced, account: "2621" }\n')
+        .replace('timezone: Europe/Zurich', 'timezone: Europe/Stockholm'),
+    );
+    const { code, result } = await preview(dir, ['--order', path.join(FIXTURES, 'wc-v3-order-106-SEK-prices-incl-tax-captured.json'), '--mapping', mapping]);
+    expect(result.errors).toEqual([]);
+    expect(code).toBe(0);
+    expect(result.order).toMatchObject({ id: '106', currency: 'SEK', total_minor: 117800 });
+    const invoice = result.documents.find((d) => d.kind === 'invoice')!;
+    expect(invoice.gross_minor).toBe(117800);
+    expect(invoice.postings.reduce((a, p) => a + p.amount_minor, 0)).toBe(0);
+    const order = JSON.parse(readFileSync(path.join(FIXTURES, 'wc-v3-order-106-SEK-prices-incl-tax-captured.json'), 'utf8')) as { total_tax: string };
+    expect(vatPerRate(result)).toEqual({ '25': parseDecimal(order.total_tax, 2) });
+    // Paid by bank transfer: no payment document, the invoice stays open.
+    expect(result.documents.map((d) => d.kind)).toEqual(['customer', 'invoice']);
+  });
+
+  it('rejects an order it cannot read with the field and the reason, and exits 1', async () => {
+    const dir = tempProject();
+    const order = path.join(FIXTURES, 'wc-v3-order-727-docs.json');
+    const { code, result } = await preview(dir, ['--order', order]);
+    expect(code).toBe(1);
+    expect(result.documents).toEqual([]);
+    expect(result.errors).toEqual([{ field: 'tax_lines[0].rate_percent', message: expect.stringContaining('no rate_percent') }]);
+    const text = await runCli(['preview', '--source', 'samples', '--order', order], { cwd: dir });
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain('rejected: tax_lines[0].rate_percent: no rate_percent');
+  });
+
+  it('reports a skipped order as a warning, and refuses a file with several orders or an unknown source', async () => {
+    const dir = tempProject();
+    const pending = path.join(dir, 'pending.json');
+    const order = JSON.parse(readFileSync(path.join(dir, 'examples', 'orders', 'wc-order-1001.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(pending, JSON.stringify({ ...order, status: 'pending' }));
+    const { code, result } = await preview(dir, ['--order', pending]);
+    expect(code).toBe(0);
+    expect(result.documents).toEqual([]);
+    expect(result.warnings).toEqual([expect.stringMatching(/^skipped: status "pending" is not billable/)]);
+
+    const two = path.join(dir, 'two.json');
+    writeFileSync(two, JSON.stringify([order, order]));
+    const many = await runCli(['preview', '--source', 'samples', '--order', two], { cwd: dir });
+    expect(many.code).toBe(2);
+    expect(many.stderr).toContain('holds 2 orders; preview maps exactly one');
+    const unknown = await runCli(['preview', '--source', 'nope', '--order', two], { cwd: dir });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no source named "nope" (configured: samples)');
+  });
+});
+
+describe('kontor schema', () => {
+  const schema = JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'mapping.schema.json'), 'utf8')) as Record<string, unknown>;
+
+  it('prints the JSON Schema that is shipped in schemas/ (run `npm run schema` after changing the format)', async () => {
+    const run = await runCli(['schema'], { cwd: tempProject() });
+    expect(JSON.parse(run.stdout)).toEqual(schema);
+  });
+
+  it('accepts the shipped mapping, which names the schema for editors, and rejects a misspelt key', () => {
+    const text = readFileSync(path.join(ROOT, 'mappings', 'woocommerce-ch.yaml'), 'utf8');
+    expect(text.split('\n')[0]).toBe('# yaml-language-server: $schema=../schemas/mapping.schema.json');
+    const validate = new Ajv({ strict: false }).compile(schema);
+    const mapping = parseYaml(text) as Record<string, unknown>;
+    expect(validate(mapping), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate({ ...mapping, acounts: {} })).toBe(false);
+    expect(validate.errors?.[0]).toMatchObject({ keyword: 'additionalProperties', params: { additionalProperty: 'acounts' } });
+  });
+});
