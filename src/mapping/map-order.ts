@@ -81,11 +81,15 @@ function vatMethod(mapping: Mapping, order: CanonicalOrder): VatMethod {
 }
 
 /** D1: the order's payment through a listed gateway, in full, on that gateway's clearing account. */
+/** The clearing account of the provider that collected the order, if a listed one did. */
+function providerClearingAccount(order: CanonicalOrder, mapping: Mapping): string | undefined {
+  return order.payment?.paidAt ? mapping.spec.payments.clearing[order.payment.method] : undefined;
+}
+
 function paymentsFor(order: CanonicalOrder, invoice: InvoiceDocument, mapping: Mapping): PaymentDocument[] {
   const payment = order.payment;
-  if (!payment?.paidAt || invoice.total <= 0) return [];
-  const account = mapping.spec.payments.clearing[payment.method];
-  if (!account) return [];
+  const account = providerClearingAccount(order, mapping);
+  if (!payment?.paidAt || !account || invoice.total <= 0) return [];
   return [
     buildPayment(
       {
@@ -174,7 +178,7 @@ export function mapOrder(order: CanonicalOrder, mapping: Mapping): MapOutcome {
 
   const grouped = [...income.values(), ...discounts.values()];
   // Orders a payment provider collected keep their exact total: cash rounding is for what is still to pay.
-  const paidByProvider = Boolean(order.payment?.paidAt && spec.payments.clearing[order.payment.method]);
+  const paidByProvider = providerClearingAccount(order, mapping) !== undefined;
   try {
     const customer = buildCustomer({
       key: { source: order.source, subject: customerNumber, kind: 'customer', revision: 1 },

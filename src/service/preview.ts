@@ -114,8 +114,7 @@ export function previewRecord(source: { name: string; adapter: SourceAdapter; ma
     result.payloads = payloadsFor(targets, docs, result.warnings);
   } catch (error) {
     if (!(error instanceof RecordError || error instanceof BooksError)) throw error;
-    const field = error instanceof RecordError ? (error.field ?? null) : (error.field ?? null);
-    result.errors.push({ field, message: error instanceof RecordError ? error.reason : error.message });
+    result.errors.push({ field: error.field ?? null, message: error instanceof RecordError ? error.reason : error.message });
   }
   return result;
 }
