@@ -141,7 +141,8 @@ export interface RoundingLine {
 
 export type Variant = 'booking' | 'article';
 
-interface SalesDocumentBase {
+/** What every sales document states about itself, and what a builder is given for it. */
+export interface SalesHeader {
   key: DocumentKey;
   number: string;
   orderNumber: string;
@@ -152,6 +153,9 @@ interface SalesDocumentBase {
   dueDate: string;
   description: string;
   receivableAccount: string;
+}
+
+interface SalesDocumentBase extends SalesHeader {
   variant: Variant;
   /** The article variant's prices (`PartRef.unitPrice`) include VAT. */
   pricesIncludeVat: boolean;

@@ -9,13 +9,13 @@ import {
   formatDocumentKey,
   postingsOf,
   type Article,
-  type DocumentKey,
   type DocumentLine,
   type InvoiceDocument,
   type InvoicePurpose,
   type LineRole,
   type PartRef,
   type RoundingLine,
+  type SalesHeader,
   type SalesDocument,
   type TaxLine,
   type Variant,
@@ -60,16 +60,7 @@ export interface CashRounding {
   mode?: RoundingMode;
 }
 
-export interface SalesInput {
-  key: DocumentKey;
-  number: string;
-  orderNumber: string;
-  customerNumber: string;
-  currency: string;
-  date: string;
-  dueDate: string;
-  description: string;
-  receivableAccount: string;
+export interface SalesInput extends SalesHeader {
   variant?: Variant;
   /** The article master (article variant only). */
   articles?: readonly Article[];
