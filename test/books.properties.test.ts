@@ -660,6 +660,7 @@ function canonicalOrder(raw: typeof rawOrderArb extends fc.Arbitrary<infer T> ? 
       sku: `SKU-${i}`,
       name: `Item ${i}`,
       quantity,
+      categories: [],
       netBeforeDiscount,
       net,
       tax: vatFromNet(net, vatRate),
@@ -695,13 +696,17 @@ function canonicalOrder(raw: typeof rawOrderArb extends fc.Arbitrary<infer T> ? 
       phone: '',
       vatId: '',
       billing: { street: 'Bahnhofstrasse 1', street2: '', zipcode: '8001', city: 'Zürich', state: 'ZH', country: 'CH' },
+      shipping: null,
     },
     lines,
     coupons: discount !== 0 && raw.coupon ? [{ code: raw.coupon, discount, discountTax }] : [],
     taxTotals,
     totalTax,
     total: add(sum(lines.map((l) => l.net)), totalTax, minor(raw.drift)),
-    payment: raw.payment ? { method: raw.payment.method, title: raw.payment.method, transactionId: `tx-${raw.id}`, paidAt: raw.payment.paid ? createdAt : null } : null,
+    payment: raw.payment ? { method: raw.payment.method, title: raw.payment.method, transactionId: `tx-${raw.id}`, paidAt: raw.payment.paid ? createdAt : null, amount: null, fee: minor(0) } : null,
+    completedAt: null,
+    refunds: [],
+    meta: {},
   };
 }
 

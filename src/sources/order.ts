@@ -23,6 +23,8 @@ export interface OrderCustomer {
   phone: string;
   vatId: string;
   billing: OrderAddress;
+  /** Where the goods go; null when the shop has no separate shipping address (use billing). */
+  shipping: OrderAddress | null;
 }
 
 export type LineKind = 'product' | 'shipping' | 'fee';
@@ -36,6 +38,8 @@ export interface OrderLine {
   sku: string;
   name: string;
   quantity: number;
+  /** The shop's product categories or tags of the line, as names; empty when the shop does not say. */
+  categories: string[];
   /** Net amount before coupons (WooCommerce `subtotal`). */
   netBeforeDiscount: Minor;
   /** Net amount after coupons (WooCommerce `total`). */
@@ -60,10 +64,45 @@ export interface OrderTaxTotal {
 }
 
 export interface OrderPayment {
+  /** The shop's payment gateway id (`stripe`, `twint`, `bacs`). */
   method: string;
   title: string;
   transactionId: string;
   paidAt: string | null;
+  /** What the provider collected, when the shop reports it; null means the order total. */
+  amount: Minor | null;
+  /** The provider's fee withheld from `amount`, when the shop reports it (D3); zero otherwise. */
+  fee: Minor;
+}
+
+export interface OrderRefundLine {
+  /** The `ref` of the order line this takes back. */
+  lineRef: string;
+  kind: LineKind;
+  field: string;
+  sku: string;
+  name: string;
+  quantity: number;
+  /** What is taken back, positive: net and the VAT on it. */
+  net: Minor;
+  tax: Minor;
+  vatRate: VatRate;
+}
+
+/**
+ * A refund the shop recorded against an order. Amounts are positive (what is taken back).
+ * A refund without lines is an amount-only refund: the credit note is spread over the
+ * invoice's VAT rates in proportion.
+ */
+export interface OrderRefund {
+  id: string;
+  createdAt: string;
+  reason: string;
+  lines: OrderRefundLine[];
+  /** Gross amount refunded. */
+  total: Minor;
+  /** Where the refund sits in the source record (`refunds[0]`). */
+  field: string;
 }
 
 export interface CanonicalOrder {
@@ -74,6 +113,8 @@ export interface CanonicalOrder {
   test: boolean;
   createdAt: string;
   updatedAt: string;
+  /** When the shop marked the order completed (shipped), if it did. */
+  completedAt: string | null;
   currency: string;
   pricesIncludeTax: boolean;
   customer: OrderCustomer;
@@ -84,4 +125,7 @@ export interface CanonicalOrder {
   totalTax: Minor;
   total: Minor;
   payment: OrderPayment | null;
+  refunds: OrderRefund[];
+  /** Free-form key/value data of the shop (WooCommerce meta_data, Shopify note attributes and tags), for mapping expressions. */
+  meta: Record<string, string>;
 }

@@ -5,68 +5,17 @@
  * include VAT; coupons are already taken off line `total`s. Money strings are parsed
  * exactly; anything unparsable rejects the record naming the field.
  */
-import { BooksError, currencyExponent, isKnownCurrency, parseDecimal, vatRate, ZERO, type Minor, type ParseOptions, type VatRate } from '../books/index.js';
+import { currencyExponent, isKnownCurrency, vatRate, ZERO, type Minor, type VatRate } from '../books/index.js';
+import { Reader, type Json } from './reader.js';
 import { RecordError } from '../errors.js';
-import type { CanonicalOrder, OrderAddress, OrderLine, OrderTaxTotal } from './order.js';
+import type { CanonicalOrder, OrderAddress, OrderLine, OrderRefund, OrderTaxTotal } from './order.js';
 
-type Json = Record<string, unknown>;
+
+/** Meta keys under which payment plugins store the provider's fee (WooCommerce Stripe Gateway, PayPal Payments). */
+const FEE_META_KEYS = ['_stripe_fee', 'PayPal Transaction Fee', '_ppcp_paypal_fees_fee'];
 
 /** Meta keys under which the common VAT-number plugins store the customer's VAT id. */
 const VAT_ID_META_KEYS = ['_billing_vat_id', 'billing_vat_id', '_vat_number', 'vat_number', '_billing_vat_number', '_billing_vat'];
-
-class Reader {
-  constructor(readonly exponent: number) {}
-
-  object(parent: Json, key: string, path: string): Json {
-    const v = parent[key];
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new RecordError('expected an object', path);
-    return v as Json;
-  }
-
-  array(parent: Json, key: string, path: string, optional = false): Json[] {
-    const v = parent[key];
-    if (v === undefined && optional) return [];
-    if (!Array.isArray(v)) throw new RecordError('expected a list', path);
-    return v as Json[];
-  }
-
-  text(parent: Json, key: string, path: string, optional = false): string {
-    const v = parent[key];
-    if ((v === undefined || v === null) && optional) return '';
-    if (typeof v === 'number') return String(v);
-    if (typeof v !== 'string') throw new RecordError('expected text', path);
-    return v;
-  }
-
-  money(parent: Json, key: string, path: string, options: ParseOptions = {}): Minor {
-    const v = parent[key];
-    if (v === undefined || v === null) {
-      if (options.emptyIsZero) return ZERO;
-      throw new RecordError('amount is missing', path);
-    }
-    if (typeof v !== 'string' && typeof v !== 'number') throw new RecordError(`expected a decimal amount, got ${JSON.stringify(v)}`, path);
-    try {
-      return parseDecimal(v, this.exponent, options);
-    } catch (error) {
-      throw new RecordError((error as BooksError).message, path);
-    }
-  }
-
-  utc(parent: Json, key: string, path: string, optional = false): string | null {
-    const v = parent[key];
-    if ((v === undefined || v === null || v === '') && optional) return null;
-    if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/.test(v)) {
-      throw new RecordError('expected a GMT timestamp like 2026-10-24T19:47:09', path);
-    }
-    // WooCommerce's *_gmt fields are UTC without a zone designator.
-    const hasZone = /[zZ]|[+-]\d{2}:?\d{2}$/.test(v);
-    const date = new Date(hasZone ? v : `${v}Z`);
-    // Date() rolls 2026-02-30 over into March; a shop's timestamp must be a real one.
-    const rolledOver = !hasZone && !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 19) !== v.slice(0, 19);
-    if (Number.isNaN(date.getTime()) || rolledOver) throw new RecordError(`"${v}" is not a valid timestamp`, path);
-    return date.toISOString();
-  }
-}
 
 function address(r: Reader, billing: Json, path: string): OrderAddress {
   return {
@@ -141,6 +90,7 @@ export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOr
       sku: r.text(item, 'sku', `${path}.sku`, true),
       name: r.text(item, 'name', `${path}.name`),
       quantity,
+      categories: [],
       netBeforeDiscount: r.money(item, 'subtotal', `${path}.subtotal`),
       net: r.money(item, 'total', `${path}.total`),
       tax: r.money(item, 'total_tax', `${path}.total_tax`, { emptyIsZero: true }),
@@ -166,6 +116,7 @@ export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOr
         sku: spec.sku ? r.text(item, spec.sku, `${path}.${spec.sku}`, true) : '',
         name: r.text(item, spec.title, `${path}.${spec.title}`, true) || spec.fallback,
         quantity: 1,
+        categories: [],
         netBeforeDiscount: net,
         net,
         tax,
@@ -187,6 +138,13 @@ export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOr
     return { rate, label, tax: (items + shipping) as Minor };
   });
 
+  const metaValues: Record<string, string> = {};
+  for (const m of meta) {
+    if (typeof m.key === 'string' && (typeof m.value === 'string' || typeof m.value === 'number' || typeof m.value === 'boolean')) metaValues[m.key] = String(m.value);
+  }
+  const feeIndex = meta.findIndex((m) => typeof m.key === 'string' && FEE_META_KEYS.includes(m.key));
+  const fee = feeIndex >= 0 ? r.money(meta[feeIndex]!, 'value', `meta_data[${feeIndex}].value`, { emptyIsZero: true }) : ZERO;
+  const shippingAddress = order.shipping && typeof order.shipping === 'object' ? address(r, order.shipping as Json, 'shipping') : null;
   const paymentMethod = r.text(order, 'payment_method', 'payment_method', true);
   const createdAt = r.utc(order, 'date_created_gmt', 'date_created_gmt')!;
   return {
@@ -197,6 +155,7 @@ export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOr
     test: false,
     createdAt,
     updatedAt: r.utc(order, 'date_modified_gmt', 'date_modified_gmt', true) ?? createdAt,
+    completedAt: r.utc(order, 'date_completed_gmt', 'date_completed_gmt', true),
     currency,
     pricesIncludeTax: order.prices_include_tax === true,
     customer: {
@@ -208,6 +167,7 @@ export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOr
       phone: r.text(billing, 'phone', 'billing.phone', true),
       vatId: vatMeta ? String(vatMeta.value).trim() : '',
       billing: address(r, billing, 'billing'),
+      shipping: shippingAddress && (shippingAddress.country || shippingAddress.city) ? shippingAddress : null,
     },
     lines,
     coupons: r.array(order, 'coupon_lines', 'coupon_lines', true).map((c, i) => ({
@@ -224,7 +184,49 @@ export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOr
           title: r.text(order, 'payment_method_title', 'payment_method_title', true),
           transactionId: r.text(order, 'transaction_id', 'transaction_id', true),
           paidAt: r.utc(order, 'date_paid_gmt', 'date_paid_gmt', true),
+          amount: null,
+          fee,
         }
       : null,
+    refunds: r.array(order, 'refunds', 'refunds', true).map((refund, i) => parseWooCommerceRefund(r, refund, `refunds[${i}]`, rates, createdAt)),
+    meta: metaValues,
+  };
+}
+
+/**
+ * A refund as the order embeds it (`{id, reason, total: "-5.00"}`: amount only) or as the
+ * refunds endpoint returns it (with `line_items` whose amounts are negative).
+ */
+function parseWooCommerceRefund(r: Reader, refund: Json, path: string, rates: Map<string, { rate: VatRate }>, orderCreatedAt: string): OrderRefund {
+  const positive = (m: Minor) => (m < 0 ? (-m as Minor) : m);
+  const lines = r.array(refund, 'line_items', `${path}.line_items`, true).map((item, i) => {
+    const linePath = `${path}.line_items[${i}]`;
+    const quantity = item.quantity;
+    if (typeof quantity !== 'number' || !Number.isInteger(quantity)) throw new RecordError('quantity must be a whole number', `${linePath}.quantity`);
+    // The refunds endpoint names the order line in meta `_refunded_item_id`.
+    const refundedMeta = r.array(item, 'meta_data', `${linePath}.meta_data`, true).find((m) => m.key === '_refunded_item_id');
+    const refunded = refundedMeta?.value ?? item.refunded_item_id ?? item.id;
+    return {
+      lineRef: typeof refunded === 'number' || typeof refunded === 'string' ? String(refunded) : '',
+      kind: 'product' as const,
+      field: linePath,
+      sku: r.text(item, 'sku', `${linePath}.sku`, true),
+      name: r.text(item, 'name', `${linePath}.name`, true),
+      quantity: Math.abs(quantity),
+      net: positive(r.money(item, 'total', `${linePath}.total`)),
+      tax: positive(r.money(item, 'total_tax', `${linePath}.total_tax`, { emptyIsZero: true })),
+      vatRate: lineRate(r, item, linePath, rates),
+    };
+  });
+  // The order's embedded list has no date; the refunds endpoint has date_created_gmt.
+  const createdAt = r.utc(refund, 'date_created_gmt', `${path}.date_created_gmt`, true) ?? orderCreatedAt;
+  const amount = refund.amount ?? refund.total;
+  return {
+    id: r.text(refund, 'id', `${path}.id`),
+    createdAt,
+    reason: r.text(refund, 'reason', `${path}.reason`, true),
+    lines,
+    total: positive(r.money({ amount }, 'amount', `${path}.${refund.amount !== undefined ? 'amount' : 'total'}`)),
+    field: path,
   };
 }
