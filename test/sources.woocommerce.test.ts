@@ -152,7 +152,7 @@ describe('parseWooCommerceOrder on the example orders', () => {
       { rate: 810, label: 'MWST 8.1%', tax: 794 },
       { rate: 260, label: 'MWST 2.6%', tax: 103 },
     ]);
-    expect(order.payment).toEqual({ method: 'payrexx', title: 'TWINT', transactionId: '48213577', paidAt: '2026-10-12T07:15:02.000Z' });
+    expect(order.payment).toEqual({ method: 'payrexx', title: 'TWINT', transactionId: '48213577', paidAt: '2026-10-12T07:15:02.000Z', amount: null, fee: 0 });
   });
 
   it('order 1002: createdAt is the GMT time 2026-10-24T19:47:09.000Z, not the shop-local 21:47', () => {
@@ -185,7 +185,7 @@ describe('parseWooCommerceOrder on the example orders', () => {
     const order = parse(sample('1004'));
     const fees = order.lines.filter((l) => l.kind === 'fee');
     expect(fees).toEqual([
-      { kind: 'fee', ref: '8854', field: 'fee_lines[0]', sku: '', name: 'Kühlverpackung', quantity: 1, netBeforeDiscount: 300, net: 300, tax: 24, taxBeforeDiscount: 24, vatRate: 810 },
+      { kind: 'fee', ref: '8854', field: 'fee_lines[0]', sku: '', name: 'Kühlverpackung', quantity: 1, categories: [], netBeforeDiscount: 300, net: 300, tax: 24, taxBeforeDiscount: 24, vatRate: 810 },
     ]);
     // The 8.1 % tax line includes the fee's VAT: 3.36 + 0.24 (items) + 0.67 (shipping).
     expect(order.taxTotals.find((t) => t.rate === 810)!.tax).toBe(427);
