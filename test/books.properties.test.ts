@@ -640,7 +640,7 @@ const rawOrderArb = fc.record({
   drift: fc.oneof({ arbitrary: fc.constant(0), weight: 8 }, { arbitrary: fc.integer({ min: -8, max: 8 }), weight: 2 }),
 });
 
-const FIELD: Record<LineKind, string> = { product: 'line_items', shipping: 'shipping_lines', fee: 'fee_lines' };
+const FIELD: Record<LineKind, string> = { product: 'line_items', shipping: 'shipping_lines', fee: 'fee_lines', discount: 'discount_lines' };
 
 /**
  * A consistent order: line tax = vatFromNet(net) per line, taxBeforeDiscount =

@@ -72,7 +72,7 @@ class LineGroups {
   }
 }
 
-const KIND_TEXT: Record<OrderLine['kind'], string> = { product: 'Goods', shipping: 'Shipping', fee: 'Fees' };
+const KIND_TEXT: Record<OrderLine['kind'], string> = { product: 'Goods', shipping: 'Shipping', fee: 'Fees', discount: 'Discount' };
 
 /** The VAT method that reproduces how the mapping says the shop computes VAT. */
 function vatMethod(mapping: Mapping, order: CanonicalOrder): VatMethod {

@@ -27,7 +27,13 @@ export interface OrderCustomer {
   shipping: OrderAddress | null;
 }
 
-export type LineKind = 'product' | 'shipping' | 'fee';
+/**
+ * `discount`: a discount the shop reports as a line of its own (a Shopware promotion), negative,
+ * at one VAT rate; a promotion spread over several rates becomes one line per rate. Discounts
+ * the shop takes off line amounts (WooCommerce coupons, Shopify allocations) show as
+ * `netBeforeDiscount` − `net` instead.
+ */
+export type LineKind = 'product' | 'shipping' | 'fee' | 'discount';
 
 export interface OrderLine {
   kind: LineKind;
