@@ -9,7 +9,7 @@ import { add, currencyExponent, formatDecimal, minor, postingsOf, type BookDocum
 import { DEFAULT_CONFIG_PATH, loadConfig, type Config } from './config/load.js';
 import { openDatabase } from './db/connect.js';
 import { migrateLatest, pendingMigrations } from './db/migrate.js';
-import { ConfigError, errorMessage, KontorError, NotImplementedError, UsageError } from './errors.js';
+import { ConfigError, errorMessage, KontorError, NotImplementedError, UsageError, formatIssue } from './errors.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Redactor } from './log/redact.js';
 import { OperatorError, redriveDead, retryEntry, skipEntry } from './outbox/operator.js';
@@ -21,10 +21,11 @@ import { accountBalance, accountStatement, openItemRows, transferGroups, trialBa
 import { credentialReport } from './service/credentials.js';
 import { Deliverer } from './service/deliver.js';
 import { previewSource, pullSource, takeIn, type PullWindow } from './service/intake.js';
-import { createSource, loadMappings, openRuntime, type Runtime } from './service/runtime.js';
+import { createSource, openRuntime, type Runtime } from './service/runtime.js';
 import { mappingJsonSchema } from './mapping/json-schema.js';
-import { loadMapping } from './mapping/load.js';
-import { previewRecord } from './service/preview.js';
+import { displayPath } from './config/yaml.js';
+import { checkAgainstChart, inspectMapping, loadMapping, type ChartAccount } from './mapping/load.js';
+import { previewRecords } from './service/preview.js';
 import { recordsOfText } from './sources/file.js';
 import { Service, syncOnce } from './service/service.js';
 import { collectSummary, formatBalances, formatSummary, money } from './service/summary.js';
@@ -163,7 +164,7 @@ export function buildProgram(): Command {
         const results: unknown[] = [];
         const stats = await previewSource(binding, window, (record, outcome) => {
           if (opts.json) results.push({ record: record.id, origin: record.origin, ...outcome });
-          else if (outcome.kind === 'documents') print(`order ${record.id} (${record.origin}):\n${[outcome.customer, outcome.invoice, ...outcome.payments].map(describeDocument).join('\n')}`);
+          else if (outcome.kind === 'documents') print(`order ${record.id} (${record.origin}):\n${outcome.documents.map(describeDocument).join('\n')}`);
           else print(`order ${record.id} (${record.origin}): ${outcome.kind}: ${outcome.reason}`);
         });
         if (opts.json) printJson({ dryRun: true, window, stats, results });
@@ -186,33 +187,37 @@ export function buildProgram(): Command {
     .command('preview')
     .description('map one order file without side effects: documents, postings and what each target would be sent')
     .requiredOption('--source <name>', 'the source whose adapter reads the order')
-    .requiredOption('--order <file>', 'a file with one order (JSON, or JSON Lines with one line)')
+    .requiredOption('--order <file...>', 'a file with one order (JSON, or JSON Lines with one line); give several to preview the last after the others (a deposit before its final settlement)')
     .option('--mapping <file>', "a mapping file to use instead of the source's")
     .option('--target <name>', 'only this target')
     .option('--json', 'print the stable JSON contract (docs/cli.md#kontor-preview)')
-    .action((opts: { source: string; order: string; mapping?: string; target?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { source: string; order: string[]; mapping?: string; target?: string; json?: boolean }, cmd: Command) => {
       const config = configOf(cmd);
       const source = config.sources.find((s) => s.name === opts.source);
       if (!source) throw new UsageError(`no source named "${opts.source}" (configured: ${config.sources.map((s) => s.name).join(', ') || 'none'})`);
       const targets = config.targets.filter((t) => !opts.target || t.name === opts.target);
       if (opts.target && targets.length === 0) throw new UsageError(`no target named "${opts.target}"`);
       const mapping = loadMapping(opts.mapping ? path.resolve(opts.mapping) : source.mappingPath);
-      let text: string;
-      try {
-        text = readFileSync(opts.order, 'utf8');
-      } catch (error) {
-        throw new UsageError(`cannot read --order ${opts.order}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
-      }
-      const records = recordsOfText(opts.order, text, /\.jsonl$/i.test(opts.order));
-      if (records.length !== 1) throw new UsageError(`${opts.order} holds ${records.length} orders; preview maps exactly one`);
-      const result = previewRecord({ name: source.name, adapter: createSource(source), mapping }, records[0]!, targets);
+      const adapter = createSource(source);
+      const records = opts.order.map((file) => {
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (error) {
+          throw new UsageError(`cannot read --order ${file}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
+        }
+        const found = recordsOfText(file, text, /\.jsonl$/i.test(file));
+        if (found.length !== 1) throw new UsageError(`${file} holds ${found.length} orders; give one order per --order file`);
+        return found[0]!;
+      });
+      const result = await previewRecords({ name: source.name, adapter, mapping }, records, targets);
       if (result.errors.length > 0) process.exitCode = 1;
       if (opts.json) {
         printJson(result);
         return;
       }
       const o = result.order;
-      print(o ? `order ${o.id} (number ${o.number}, ${money(minor(o.total_minor), o.currency)}) from source ${o.source}:` : `${opts.order}:`);
+      print(o ? `order ${o.id} (number ${o.number}, ${money(minor(o.total_minor), o.currency)}) from source ${o.source}:` : `${opts.order.join(', ')}:`);
       for (const e of result.errors) print(`  rejected: ${e.field ? `${e.field}: ` : ''}${e.message}`);
       for (const d of result.documents) {
         print(`  ${d.kind} ${d.number}${d.date ? ` dated ${d.date}` : ''}${d.currency ? `, ${money(minor(d.gross_minor), d.currency)}` : ''}`);
@@ -236,38 +241,58 @@ export function buildProgram(): Command {
   program
     .command('check')
     .description('validate config.yaml, the mappings and credential expiry; exit 2 on any problem')
+    .argument('[mappings...]', 'check only these mapping files (no config.yaml needed)')
+    .option('--chart <file>', "check every account against a chart of accounts file (Run my Accounts' GET /charts as JSON: {accounts: [{accno, link, …}]})")
     .option('--online', 'also check accounts against each target\'s chart')
     .option('--json', 'print the findings as JSON')
-    .action((opts: { online?: boolean; json?: boolean }, cmd: Command) => {
-      const config = configOf(cmd);
+    .action((files: string[], opts: { chart?: string; online?: boolean; json?: boolean }, cmd: Command) => {
       if (opts.online) throw new NotImplementedError('check --online (accounts against the target chart)', 'it arrives with the Run my Accounts and Billecta targets, issues #6 and #7');
-      loadMappings(config);
+      const chart = opts.chart ? readChart(opts.chart) : null;
+      /** `FILE:LINE:COL: message` of the mappings, on stderr as compilers print them. */
+      const mappingProblems: string[] = [];
       const problems: string[] = [];
       const warnings: string[] = [];
-      for (const status of credentialReport(config)) {
-        // An expired key for the environment not in use does not stop kontor; it still needs replacing.
-        if (status.level === 'expired' && status.active) problems.push(status.message);
-        else if (status.level === 'expired') warnings.push(`${status.message} (not in use: environment is ${config.targets.find((t) => t.name === status.target)!.environment})`);
-        else if (status.level === 'warning') warnings.push(status.message);
+      const config = files.length === 0 ? configOf(cmd) : null;
+      const mappingFiles = files.length > 0 ? files.map((f) => path.resolve(f)) : [...new Set(config!.sources.map((s) => s.mappingPath))];
+      for (const file of mappingFiles) {
+        const { mapping, issues } = inspectMapping(file);
+        mappingProblems.push(...issues.map(formatIssue));
+        if (mapping && chart) {
+          const checked = checkAgainstChart(file, mapping, chart.accounts, chart.name);
+          mappingProblems.push(...checked.issues.map(formatIssue));
+          warnings.push(...checked.warnings);
+        }
       }
-      for (const t of config.targets) {
-        if (t.config.type === 'journal') continue;
-        warnings.push(`target "${t.name}": type ${t.config.type} is configured, but delivery to it is not implemented yet; kontor run will refuse it`);
-        const creds = t.config.credentials[t.environment];
-        const secretKeys = creds ? Object.keys(creds).filter((k) => k !== 'expires' && k !== 'created') : [];
-        if (secretKeys.length === 0) {
-          const p = config.positionOf(['targets', t.name]);
-          problems.push(`${p.file}:${p.line}:${p.col}: target "${t.name}" uses the ${t.environment} environment but has no ${t.environment} credentials`);
+      if (config) {
+        for (const status of credentialReport(config)) {
+          // An expired key for the environment not in use does not stop kontor; it still needs replacing.
+          if (status.level === 'expired' && status.active) problems.push(status.message);
+          else if (status.level === 'expired') warnings.push(`${status.message} (not in use: environment is ${config.targets.find((t) => t.name === status.target)!.environment})`);
+          else if (status.level === 'warning') warnings.push(status.message);
+        }
+        for (const t of config.targets) {
+          if (t.config.type === 'journal') continue;
+          warnings.push(`target "${t.name}": type ${t.config.type} is configured, but delivery to it is not implemented yet; kontor run will refuse it`);
+          const creds = t.config.credentials[t.environment];
+          const secretKeys = creds ? Object.keys(creds).filter((k) => k !== 'expires' && k !== 'created') : [];
+          if (secretKeys.length === 0) {
+            const p = config.positionOf(['targets', t.name]);
+            problems.push(`${p.file}:${p.line}:${p.col}: target "${t.name}" uses the ${t.environment} environment but has no ${t.environment} credentials`);
+          }
         }
       }
       if (opts.json) {
-        printJson({ config: config.file, mappings: config.sources.map((s) => s.mappingPath), problems, warnings, credentials: credentialReport(config) });
+        printJson({ config: config?.file ?? null, mappings: mappingFiles.map(displayPath), chart: chart?.name ?? null, problems: [...mappingProblems, ...problems], warnings, credentials: config ? credentialReport(config) : [] });
       } else {
         for (const w of warnings) print(`warning: ${w}`);
+        for (const p of mappingProblems) process.stderr.write(`${p}\n`);
         for (const p of problems) print(`error: ${p}`);
-        if (problems.length === 0) print(`${config.file}: OK (${config.sources.length} source(s), ${config.targets.length} target(s), mappings valid)`);
+        if (problems.length + mappingProblems.length === 0) {
+          const what = config ? `${config.file}: OK (${config.sources.length} source(s), ${config.targets.length} target(s), mappings valid)` : `${mappingFiles.map(displayPath).join(', ')}: OK`;
+          print(chart ? `${what}; accounts checked against ${chart.name}` : what);
+        }
       }
-      if (problems.length > 0) process.exitCode = 2;
+      if (problems.length + mappingProblems.length > 0) process.exitCode = 2;
     });
 
   program
@@ -549,4 +574,19 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${redactor.text(message)}\n`);
     return code;
   }
+}
+
+/** A chart of accounts file: Run my Accounts' GET /charts output as JSON, or a plain list. */
+function readChart(file: string): { name: string; accounts: ChartAccount[] } {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`cannot read --chart ${file}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
+  }
+  const list = Array.isArray(data) ? data : (data as { accounts?: unknown; chart?: unknown })?.accounts ?? (data as { chart?: unknown })?.chart;
+  if (!Array.isArray(list) || !list.every((a) => a && typeof a === 'object' && 'accno' in a)) {
+    throw new UsageError(`--chart ${file}: expected {"accounts": [{"accno": …, "link": …}, …]}`);
+  }
+  return { name: displayPath(path.resolve(file)), accounts: list.map((a: { accno: unknown; link?: unknown; description?: unknown }) => ({ accno: String(a.accno), link: typeof a.link === 'string' ? a.link : '', ...(typeof a.description === 'string' ? { description: a.description } : {}) })) };
 }

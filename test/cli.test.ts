@@ -97,10 +97,10 @@ describe('kontor CLI', () => {
   it('check names the line of a broken mapping and exits 2', async () => {
     const dir = tempProject();
     const file = path.join(dir, 'mappings', 'woocommerce-ch.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('  number: "{number}"', '  number: "{order_number}"'));
+    writeFileSync(file, readFileSync(file, 'utf8').replace('  invoice: "{number}"', '  invoice: "{order_number}"'));
     const result = await runCli(['check'], { cwd: dir });
     expect(result.code).toBe(2);
-    expect(result.stderr.trim()).toMatch(/^mappings\/woocommerce-ch\.yaml:17:11: invoice\.number: unknown placeholder \{order_number\}/);
+    expect(result.stderr.trim()).toMatch(/^mappings\/woocommerce-ch\.yaml:17:12: numbering\.invoice: placeholder \{order_number\} is not available here/);
   });
 
   it('migrate, sync, status, ledger, outbox and quarantine work together', async () => {

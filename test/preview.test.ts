@@ -122,7 +122,7 @@ describe('kontor preview', () => {
     writeFileSync(two, JSON.stringify([order, order]));
     const many = await runCli(['preview', '--source', 'samples', '--order', two], { cwd: dir });
     expect(many.code).toBe(2);
-    expect(many.stderr).toContain('holds 2 orders; preview maps exactly one');
+    expect(many.stderr).toContain('holds 2 orders; give one order per --order file');
     const unknown = await runCli(['preview', '--source', 'nope', '--order', two], { cwd: dir });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('no source named "nope" (configured: samples)');

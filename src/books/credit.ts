@@ -16,10 +16,11 @@ import {
   type PaymentDocument,
   type SalesDocument,
   type StornoDocument,
+  type VatTreatment,
 } from './documents.js';
 import { BooksError, OverCreditError, VatPeriodSettledError } from './errors.js';
 import { composeSales, type SalesInput } from './invoice.js';
-import { formatDecimal, minor, neg, sub, sum, type Minor } from './money.js';
+import { allocate, formatDecimal, minor, neg, sub, sum, type Minor } from './money.js';
 import { assertTransferNetsZero, buildPayment, openItemOf } from './payment.js';
 import { formatRate, type VatRate } from './vat.js';
 
@@ -194,4 +195,78 @@ export function cancelInvoice(invoice: InvoiceDocument, input: StornoInput & { c
     creditNote: creditInFull(invoice, { key: input.creditKey, number: input.creditNumber, date: input.date }, input.credits),
     reason: `the VAT period of ${invoice.date} is settled (until ${input.vatSettledUntil})`,
   };
+}
+
+export interface AmountCreditInput {
+  key: DocumentKey;
+  number: string;
+  date: string;
+  description?: string;
+  /** The gross amount taken back, positive. */
+  gross: Minor;
+}
+
+/**
+ * B1/B2 for a refund the shop recorded as an amount only: the amount is spread over the
+ * invoice's VAT rates in proportion to their gross, each share booked on the rate's largest
+ * revenue line (its account, VAT and article), VAT worked out of the gross share.
+ */
+export function creditAmount(invoice: InvoiceDocument, input: AmountCreditInput, earlierCredits: readonly CreditNoteDocument[] = []): CreditNoteDocument {
+  const where = formatDocumentKey(input.key);
+  if (input.gross <= 0) throw new BooksError(`${where}: a refund of ${input.gross} takes nothing back`, { field: 'gross' });
+  const byRate = new Map<string, { gross: Minor; largest: SalesDocument['lines'][number] }>();
+  for (const line of invoice.lines) {
+    if (line.role === 'deposit-deduction') continue;
+    const id = `${line.vat.rate}|${line.vat.code}|${line.vat.account}`;
+    const group = byRate.get(id);
+    if (!group) byRate.set(id, { gross: line.amount, largest: line });
+    else {
+      group.gross = sum([group.gross, line.amount]);
+      if (line.amount > group.largest.amount) group.largest = line;
+    }
+  }
+  for (const t of invoice.tax) {
+    const group = byRate.get(`${t.rate}|${t.code}|${t.account}`);
+    if (group) group.gross = sum([group.gross, t.amount]);
+  }
+  const groups = [...byRate.values()].filter((g) => g.gross > 0);
+  if (groups.length === 0) throw new BooksError(`${where}: invoice ${invoice.number} has nothing to credit`, { field: 'credits' });
+  const shares = allocate(input.gross, groups.map((g) => g.gross));
+  const lines = groups.flatMap((g, i) => {
+    const share = shares[i]!;
+    if (share === 0) return [];
+    const l = g.largest;
+    return [
+      l.part
+        ? { role: l.role, text: `Refund: ${l.text}`, part: { ...l.part, quantity: -1, unitPrice: share } }
+        : { role: l.role, text: `Refund: ${l.text}`, account: l.account, vat: l.vat, amount: neg(share) },
+    ];
+  });
+  return buildCreditNote(
+    {
+      key: input.key,
+      number: input.number,
+      date: input.date,
+      dueDate: input.date,
+      description: input.description ?? `Refund on invoice ${invoice.number}`,
+      variant: invoice.variant,
+      ...(invoice.variant === 'article' ? { articles: articlesOf(invoice) } : {}),
+      lines,
+      vat: { basis: 'gross', rounding: 'per-rate-group' },
+    },
+    invoice,
+    earlierCredits,
+  );
+}
+
+/** The article master as far as an invoice shows it: each part with the account and VAT it booked. */
+function articlesOf(invoice: InvoiceDocument) {
+  const seen = new Map<string, { number: string; account: string; vat: VatTreatment; role?: 'revenue' | 'shipping' | 'fee' | 'discount' | 'deposit' }>();
+  for (const l of invoice.lines) {
+    if (l.part && !seen.has(l.part.number)) {
+      const role = l.role === 'deposit-deduction' ? undefined : l.role;
+      seen.set(l.part.number, { number: l.part.number, account: l.account, vat: l.vat, ...(role ? { role } : {}) });
+    }
+  }
+  return [...seen.values()];
 }

@@ -7,7 +7,8 @@ import type { Knex } from 'knex';
 import { BooksError, type BookDocument } from '../books/index.js';
 import { sha256 } from '../db/hash.js';
 import { RecordError } from '../errors.js';
-import { mapOrder, type MapOutcome } from '../mapping/map-order.js';
+import { mapOrder, NO_HISTORY, type BookedHistory, type MapOutcome } from '../mapping/map-order.js';
+import { storedHistory } from './history.js';
 import { enqueueEntry, storeDocument } from '../outbox/enqueue.js';
 import type { CanonicalOrder } from '../sources/order.js';
 import type { SourceRecord } from '../sources/types.js';
@@ -79,7 +80,7 @@ export async function previewSource(
 ): Promise<Pick<IntakeStats, 'read' | 'booked' | 'skipped' | 'quarantined'>> {
   const stats = { read: 0, booked: 0, skipped: 0, quarantined: 0 };
   for await (const record of binding.adapter.pull({ cursor: null })) {
-    const mapped = mapRecord(binding, record, window);
+    const mapped = await mapRecord(binding, record, window, NO_HISTORY);
     if (mapped.kind === 'outside-window') continue;
     stats.read++;
     if (mapped.kind === 'failed') {
@@ -99,11 +100,11 @@ type Mapped = { kind: 'mapped'; order: CanonicalOrder; outcome: MapOutcome } | {
  * Parse, then (only for orders inside the window) map. Records that fail either step are
  * reported as `failed`; an order outside a backfill window is not mapped at all.
  */
-function mapRecord(binding: SourceBinding, record: SourceRecord, window: PullWindow | undefined): Mapped {
+async function mapRecord(binding: SourceBinding, record: SourceRecord, window: PullWindow | undefined, history: BookedHistory): Promise<Mapped> {
   try {
     const order = binding.adapter.parse(record);
     if (!inWindow(order, window)) return { kind: 'outside-window' };
-    return { kind: 'mapped', order, outcome: mapOrder(order, binding.mapping) };
+    return { kind: 'mapped', order, outcome: await mapOrder(order, binding.mapping, history) };
   } catch (error) {
     if (error instanceof RecordError || error instanceof BooksError) return { kind: 'failed', error };
     throw error;
@@ -130,7 +131,7 @@ export async function takeIn(
     return result('unchanged');
   }
 
-  const mapped = mapRecord(binding, record, options.window);
+  const mapped = await mapRecord(binding, record, options.window, storedHistory(rt.db, source));
   if (mapped.kind === 'outside-window') return result('outside-window');
   if (mapped.kind === 'failed') {
     await quarantine(rt, source, record, contentHash, mapped.error);
@@ -144,7 +145,7 @@ export async function takeIn(
       await resolveQuarantine(trx, source, record.id, resolution);
       if (record.supersedes && record.supersedes !== record.id) await resolveQuarantine(trx, source, record.supersedes, resolution);
       if (mapped.outcome.kind === 'skipped') return -1;
-      return enqueueOrder(trx, binding, snapshotId, [mapped.outcome.customer, mapped.outcome.invoice, ...mapped.outcome.payments]);
+      return enqueueOrder(trx, binding, snapshotId, mapped.outcome.documents);
     });
     if (created < 0) {
       log.debug(`order ${record.id} skipped: ${mapped.outcome.kind === 'skipped' ? mapped.outcome.reason : ''}`);

@@ -16,7 +16,7 @@ import {
 } from '../books/index.js';
 import type { ResolvedTarget } from '../config/load.js';
 import { RecordError } from '../errors.js';
-import { mapOrder } from '../mapping/map-order.js';
+import { historyOf, mapOrder } from '../mapping/map-order.js';
 import type { Mapping } from '../mapping/load.js';
 import type { SourceAdapter, SourceRecord } from '../sources/types.js';
 import { journalEntryOf } from '../targets/journal.js';
@@ -94,24 +94,55 @@ function payloadsFor(targets: readonly ResolvedTarget[], docs: readonly BookDocu
   return payloads;
 }
 
-export function previewRecord(source: { name: string; adapter: SourceAdapter; mapping: Mapping }, record: SourceRecord, targets: readonly ResolvedTarget[]): PreviewResult {
+/**
+ * Map the last of `records` as it would be booked after the ones before it (deposits before
+ * their final settlement, an order before its cancellation). A cancelled order given alone
+ * is previewed as if its invoice had been booked: both are shown, with a warning.
+ */
+export async function previewRecords(
+  source: { name: string; adapter: SourceAdapter; mapping: Mapping },
+  records: readonly SourceRecord[],
+  targets: readonly ResolvedTarget[],
+): Promise<PreviewResult> {
   const result: PreviewResult = { order: null, documents: [], payloads: {}, warnings: [], errors: [] };
+  const booked: BookDocument[] = [];
   try {
-    const order = source.adapter.parse(record);
+    const orders = records.map((r) => source.adapter.parse(r));
+    const order = orders[orders.length - 1]!;
     result.order = { source: source.name, id: order.id, number: order.number, currency: order.currency, total_minor: order.total };
-    const outcome = mapOrder(order, source.mapping);
+    for (const earlier of orders.slice(0, -1)) {
+      const outcome = await mapOrder(earlier, source.mapping, historyOf(booked, earlier.source));
+      if (outcome.kind === 'documents') booked.push(...outcome.documents);
+      else result.warnings.push(`order ${earlier.id} (given before): skipped: ${outcome.reason}`);
+    }
+    const shown: BookDocument[] = [];
+    const { spec } = source.mapping;
+    const cancels = spec.cancellations?.statuses.includes(order.status) ?? false;
+    if (cancels && !booked.some((d) => d.kind === 'invoice' && d.key.subject === order.id)) {
+      const assumed = await mapOrder({ ...order, status: spec.select.statuses[0]! }, source.mapping, historyOf(booked, order.source));
+      if (assumed.kind === 'documents') {
+        booked.push(...assumed.documents);
+        shown.push(...assumed.documents);
+        result.warnings.push(`order ${order.id} is ${order.status}; previewed as if it had been booked (status ${spec.select.statuses[0]}) and then cancelled`);
+      }
+    }
+    const outcome = await mapOrder(order, source.mapping, historyOf(booked, order.source));
     if (outcome.kind === 'skipped') {
       result.warnings.push(`skipped: ${outcome.reason}`);
       result.payloads = payloadsFor(targets, [], result.warnings);
       return result;
     }
-    const docs: BookDocument[] = [outcome.customer, outcome.invoice, ...outcome.payments];
-    result.documents = docs.map(previewDocument);
+    shown.push(...outcome.documents);
+    result.documents = shown.map(previewDocument);
+    result.warnings.push(...outcome.notes);
     const exp = currencyExponent(order.currency);
-    for (const r of outcome.invoice.rounding) {
-      result.warnings.push(`invoice ${outcome.invoice.number}: ${r.reason === 'cash' ? 'cash rounding' : 'rounding residue'} of ${order.currency} ${formatDecimal(r.amount, exp)} on ${r.account}`);
+    for (const doc of shown) {
+      if (doc.kind === 'customer' || doc.kind === 'payment') continue;
+      for (const r of doc.rounding) {
+        result.warnings.push(`${doc.kind} ${doc.number}: ${r.reason === 'cash' ? 'cash rounding' : 'rounding residue'} of ${order.currency} ${formatDecimal(r.amount, exp)} on ${r.account}`);
+      }
     }
-    result.payloads = payloadsFor(targets, docs, result.warnings);
+    result.payloads = payloadsFor(targets, shown, result.warnings);
   } catch (error) {
     if (!(error instanceof RecordError || error instanceof BooksError)) throw error;
     result.errors.push({ field: error.field ?? null, message: error instanceof RecordError ? error.reason : error.message });
