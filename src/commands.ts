@@ -26,7 +26,7 @@ import { mappingJsonSchema } from './mapping/json-schema.js';
 import { displayPath } from './config/yaml.js';
 import { checkAgainstChart, inspectMapping, loadMapping, type ChartAccount } from './mapping/load.js';
 import { previewRecords } from './service/preview.js';
-import { recordsOfText } from './sources/file.js';
+import { FileSource, recordsOfText } from './sources/file.js';
 import { Service, syncOnce } from './service/service.js';
 import { collectSummary, formatBalances, formatSummary, money } from './service/summary.js';
 
@@ -206,7 +206,7 @@ export function buildProgram(): Command {
         } catch (error) {
           throw new UsageError(`cannot read --order ${file}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
         }
-        const found = recordsOfText(file, text, /\.jsonl$/i.test(file));
+        const found = adapter instanceof FileSource ? adapter.recordsOfFile(file, text) : recordsOfText(file, text, /\.jsonl$/i.test(file));
         if (found.length !== 1) throw new UsageError(`${file} holds ${found.length} orders; give one order per --order file`);
         return found[0]!;
       });

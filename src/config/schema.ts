@@ -136,9 +136,10 @@ const target = z.discriminatedUnion('type', [journalTarget, runMyAccountsTarget,
 
 const fileSource = z.strictObject({
   type: z.literal('file'),
-  /** Folder holding *.json / *.jsonl order files (relative to config.yaml). */
+  /** Folder holding *.json / *.jsonl order files, or *.csv for format csv (relative to config.yaml). */
   path: z.string().min(1),
-  format: z.literal('woocommerce').default('woocommerce'),
+  /** The shop whose order JSON the files hold, or csv (docs/sources/csv.md). */
+  format: z.enum(['woocommerce', 'shopify', 'shopware', 'csv']).default('woocommerce'),
   schedule: cron.default('*/5 * * * *'),
   /** A file in mappings/ (or a path relative to config.yaml). */
   mapping: z.string().min(1),

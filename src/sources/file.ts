@@ -1,6 +1,7 @@
 /**
  * The file source: a folder of order JSON (`*.json`: one order or a list of orders) and
- * JSON Lines (`*.jsonl`: one order per line), in a shop's own format.
+ * JSON Lines (`*.jsonl`: one order per line) in a shop's own format (WooCommerce, Shopify
+ * REST, Shopware 6), or of CSV files in kontor's documented columns (docs/sources/csv.md).
  *
  * Cursor: `<mtime ms>|<file name>` of the last file read completely. Files are read in
  * (mtime, name) order, so a file dropped or rewritten later is picked up on the next pull.
@@ -9,6 +10,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import path from 'node:path';
+import { parseCsvOrders } from './csv-order.js';
+import { parseShopifyOrder } from './shopify-order.js';
+import { parseShopwareOrder } from './shopware-order.js';
 import { parseWooCommerceOrder } from './woocommerce-order.js';
 import type { CanonicalOrder } from './order.js';
 import type { PullOptions, SourceAdapter, SourceRecord } from './types.js';
@@ -19,15 +23,19 @@ export interface FileSourceOptions {
   folder: string;
   /** The folder as configured (`./examples/orders`): record origins are named after it. */
   label: string;
-  format: 'woocommerce';
+  format: FileFormat;
 }
+
+/** The shop format of the files: each shop's own order JSON, or kontor's CSV (docs/sources/csv.md). */
+export type FileFormat = 'woocommerce' | 'shopify' | 'shopware' | 'csv';
 
 interface FileEntry {
   name: string;
   mtimeMs: number;
 }
 
-const ORDER_FILE = /\.(json|jsonl)$/i;
+const JSON_FILE = /\.(json|jsonl)$/i;
+const CSV_FILE = /\.csv$/i;
 
 function checkpointOf(entry: FileEntry): string {
   return `${String(entry.mtimeMs).padStart(15, '0')}|${entry.name}`;
@@ -84,7 +92,7 @@ export class FileSource implements SourceAdapter {
   readonly name: string;
   private readonly folder: string;
   private readonly label: string;
-  private readonly format: 'woocommerce';
+  private readonly format: FileFormat;
 
   constructor(options: FileSourceOptions) {
     this.name = options.name;
@@ -94,7 +102,8 @@ export class FileSource implements SourceAdapter {
   }
 
   private async files(): Promise<FileEntry[]> {
-    const names = (await readdir(this.folder)).filter((n) => ORDER_FILE.test(n));
+    const pattern = this.format === 'csv' ? CSV_FILE : JSON_FILE;
+    const names = (await readdir(this.folder)).filter((n) => pattern.test(n));
     const entries = await Promise.all(
       names.map(async (name) => ({ name, mtimeMs: Math.floor((await stat(path.join(this.folder, name))).mtimeMs) })),
     );
@@ -104,7 +113,24 @@ export class FileSource implements SourceAdapter {
   private async read(entry: FileEntry): Promise<SourceRecord[]> {
     const text = await readFile(path.join(this.folder, entry.name), 'utf8');
     // Origins name the configured folder, so they read the same from any working directory.
-    return recordsOfText(path.posix.join(this.label.split(path.sep).join('/'), entry.name), text, /\.jsonl$/i.test(entry.name));
+    return this.recordsOfFile(path.posix.join(this.label.split(path.sep).join('/'), entry.name), text);
+  }
+
+  /**
+   * The records of one file's text. A CSV file's orders are parsed here (their rows are spread
+   * over the file) and stored as canonical order JSON; a broken order becomes an unreadable
+   * record that names its line and column, and the file's other orders still flow.
+   */
+  recordsOfFile(fileLabel: string, text: string): SourceRecord[] {
+    if (this.format !== 'csv') return recordsOfText(fileLabel, text, /\.jsonl$/i.test(fileLabel));
+    const { orders, errors } = parseCsvOrders(this.name, text, fileLabel);
+    return [
+      ...orders.map((order) => ({ id: order.id, raw: JSON.stringify(order), origin: `${fileLabel}#${order.id}`, supersedes: `${fileLabel}#${order.id}` })),
+      ...errors.map((e) => {
+        const id = e.orderId ?? `${fileLabel}:${e.line}`;
+        return { id, raw: text, origin: `${fileLabel}:${e.line}`, readError: e.message };
+      }),
+    ];
   }
 
   async *pull({ cursor }: PullOptions): AsyncIterable<SourceRecord> {
@@ -138,6 +164,13 @@ export class FileSource implements SourceAdapter {
     switch (this.format) {
       case 'woocommerce':
         return parseWooCommerceOrder(this.name, value);
+      case 'shopify':
+        return parseShopifyOrder(this.name, value);
+      case 'shopware':
+        return parseShopwareOrder(this.name, value);
+      case 'csv':
+        // Parsed from the CSV when the file was read; the record holds the canonical order.
+        return value as CanonicalOrder;
     }
   }
 }

@@ -135,3 +135,8 @@ export interface CanonicalOrder {
   /** Free-form key/value data of the shop (WooCommerce meta_data, Shopify note attributes and tags), for mapping expressions. */
   meta: Record<string, string>;
 }
+
+/** A shipping or fee line: one unit, no categories, nothing taken off by coupons. */
+export function chargeLine(line: Pick<OrderLine, 'kind' | 'ref' | 'field' | 'sku' | 'name' | 'net' | 'tax' | 'vatRate'>): OrderLine {
+  return { ...line, quantity: 1, categories: [], netBeforeDiscount: line.net, taxBeforeDiscount: line.tax };
+}

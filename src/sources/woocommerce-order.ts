@@ -8,7 +8,7 @@
 import { currencyExponent, isKnownCurrency, vatRate, ZERO, type Minor, type VatRate } from '../books/index.js';
 import { Reader, type Json } from './reader.js';
 import { RecordError } from '../errors.js';
-import type { CanonicalOrder, OrderAddress, OrderLine, OrderRefund, OrderTaxTotal } from './order.js';
+import { chargeLine, type CanonicalOrder, type OrderAddress, type OrderLine, type OrderRefund, type OrderTaxTotal } from './order.js';
 
 
 /** Meta keys under which payment plugins store the provider's fee (WooCommerce Stripe Gateway, PayPal Payments). */
@@ -109,20 +109,18 @@ export function parseWooCommerceOrder(source: string, raw: unknown): CanonicalOr
       const path = `${spec.list}[${i}]`;
       const net = r.money(item, 'total', `${path}.total`);
       const tax = r.money(item, 'total_tax', `${path}.total_tax`, { emptyIsZero: true });
-      lines.push({
-        kind: spec.kind,
-        ref: r.text(item, 'id', `${path}.id`),
-        field: path,
-        sku: spec.sku ? r.text(item, spec.sku, `${path}.${spec.sku}`, true) : '',
-        name: r.text(item, spec.title, `${path}.${spec.title}`, true) || spec.fallback,
-        quantity: 1,
-        categories: [],
-        netBeforeDiscount: net,
-        net,
-        tax,
-        taxBeforeDiscount: tax,
-        vatRate: lineRate(r, item, path, rates),
-      });
+      lines.push(
+        chargeLine({
+          kind: spec.kind,
+          ref: r.text(item, 'id', `${path}.id`),
+          field: path,
+          sku: spec.sku ? r.text(item, spec.sku, `${path}.${spec.sku}`, true) : '',
+          name: r.text(item, spec.title, `${path}.${spec.title}`, true) || spec.fallback,
+          net,
+          tax,
+          vatRate: lineRate(r, item, path, rates),
+        }),
+      );
     });
   }
 
