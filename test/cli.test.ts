@@ -100,7 +100,7 @@ describe('kontor CLI', () => {
     writeFileSync(file, readFileSync(file, 'utf8').replace('  invoice: "{number}"', '  invoice: "{order_number}"'));
     const result = await runCli(['check'], { cwd: dir });
     expect(result.code).toBe(2);
-    expect(result.stderr.trim()).toMatch(/^mappings\/woocommerce-ch\.yaml:17:12: numbering\.invoice: placeholder \{order_number\} is not available here/);
+    expect(result.stderr.trim()).toMatch(/^mappings\/woocommerce-ch\.yaml:23:12: numbering\.invoice: placeholder \{order_number\} is not available here/);
   });
 
   it('migrate, sync, status, ledger, outbox and quarantine work together', async () => {

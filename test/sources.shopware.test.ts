@@ -160,7 +160,7 @@ describe('parseShopwareOrder on the fixture orders', () => {
   it('order-chf-gross: a registered customer with a separate delivery address', () => {
     const { customer } = parse(sample('order-chf-gross'));
     expect(customer).toMatchObject({
-      id: '018f2a9c7b6e4d3c2b1a0f9e8d7c6b5a',
+      id: 'SW10231',
       email: 'reto.gerber@example.ch',
       firstName: 'Reto',
       lastName: 'Gerber',
@@ -186,7 +186,7 @@ describe('parseShopwareOrder on the fixture orders', () => {
     // updatedAt is null until the first update: the creation time stands in.
     expect(order.updatedAt).toBe('2026-04-02T13:05:17.804Z');
     expect(order.customer).toMatchObject({
-      id: '018e4b7c9d0a4e1f8a2b3c4d5e6f7a8b',
+      id: 'SW10042',
       company: 'Gasthaus Sternen AG',
       vatId: 'CHE-109.322.551 MWST',
       billing: { street: 'Seestrasse 41', street2: '', zipcode: '8800', city: 'Thalwil', state: 'ZH', country: 'CH' },
@@ -398,5 +398,13 @@ describe('parseShopwareOrder: customer, payment and shape', () => {
   it('rejects an unknown currency', () => {
     const error = rejection(changed('order-chf-gross', (o) => ((o.currency as Record<string, unknown>).isoCode = 'XYZ')));
     expect(error.field).toBe('currency.isoCode');
+  });
+});
+
+describe('parseShopwareOrder: the customer number', () => {
+  it('prefers the shop’s customer number to the UUID, which would not fit Run my Accounts’ 32 characters once prefixed', () => {
+    const order = parse(changed('order-chf-gross', (o) => delete o.orderCustomer.customerNumber));
+    expect(order.customer.id).toBe('018f2a9c7b6e4d3c2b1a0f9e8d7c6b5a');
+    expect(parse(sample('order-chf-gross')).customer.id).toBe('SW10231');
   });
 });

@@ -580,7 +580,27 @@ function cancellationFor(m: OrderMapper, booked: InvoiceDocument, others: readon
       creditKey: { source: order.source, subject: order.id, kind: 'credit-note', part: 'cancellation', revision: 1 },
       creditNumber: m.number(spec.numbering.credit_note, { refund_id: 'X' }),
     });
-    if (result.kind === 'storno') return [result.storno, ...result.transfers];
+    if (result.kind === 'storno') {
+      const docs: BookDocument[] = [result.storno, ...result.transfers];
+      const clearing = providerClearingAccount(order, m.mapping);
+      if (result.refundDue > 0 && clearing) {
+        // What the provider collected goes back the same way: the storno's credit is paid out there.
+        docs.push(
+          ...settle({
+            item: openItemOf(result.storno, result.transfers),
+            date: today < booked.date ? booked.date : today,
+            received: neg(result.refundDue),
+            clearingAccount: clearing,
+            memo: `Refund of cancelled order ${order.number}`,
+            key: (part) => ({ source: order.source, subject: order.id, kind: 'payment', part: `storno-${part}`, revision: 1 }),
+            policy: { bankAccounts: spec.payments.bank_accounts },
+          }),
+        );
+      } else if (result.refundDue > 0) {
+        m.notes.push(`the customer had paid ${result.refundDue} minor units of ${booked.number}; refund them (the storno leaves that credit open)`);
+      }
+      return docs;
+    }
     m.notes.push(`cancelled by credit note: ${result.reason}`);
     return [result.creditNote];
   } catch (error) {

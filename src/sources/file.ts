@@ -34,6 +34,12 @@ interface FileEntry {
   mtimeMs: number;
 }
 
+/**
+ * The keys under which a shop's API responses wrap orders (Shopify REST `{"order": …}` and
+ * `{"orders": […]}`, Shopware's search `{"data": […]}`): files saved straight from the API read as is.
+ */
+const ENVELOPES: Record<Exclude<FileFormat, 'csv'>, readonly string[]> = { woocommerce: [], shopify: ['order', 'orders'], shopware: ['data'] };
+
 const JSON_FILE = /\.(json|jsonl)$/i;
 const CSV_FILE = /\.csv$/i;
 
@@ -55,7 +61,12 @@ function jsonErrorAt(text: string): string {
 }
 
 /** The records in one file's text: a JSON object, a JSON array, or JSON Lines. */
-export function recordsOfText(fileLabel: string, text: string, jsonLines: boolean): SourceRecord[] {
+export function recordsOfText(fileLabel: string, text: string, jsonLines: boolean, envelopes: readonly string[] = []): SourceRecord[] {
+  const unwrap = (value: unknown): unknown => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+    const keys = Object.keys(value);
+    return keys.length === 1 && envelopes.includes(keys[0]!) ? (value as Record<string, unknown>)[keys[0]!] : value;
+  };
   const idOf = (value: unknown, fallback: string): string =>
     value && typeof value === 'object' && 'id' in value && (typeof value.id === 'number' || typeof value.id === 'string')
       ? String(value.id)
@@ -66,7 +77,7 @@ export function recordsOfText(fileLabel: string, text: string, jsonLines: boolea
       if (line.trim() === '') return;
       const origin = `${fileLabel}:${i + 1}`;
       try {
-        const value: unknown = JSON.parse(line);
+        const value: unknown = unwrap(JSON.parse(line));
         records.push({ id: idOf(value, origin), raw: JSON.stringify(value), origin, supersedes: origin });
       } catch {
         records.push({ id: origin, raw: line, origin, readError: `${fileLabel}:${i + 1}:${jsonErrorAt(line).replace(/^1:/, '')}` });
@@ -76,7 +87,7 @@ export function recordsOfText(fileLabel: string, text: string, jsonLines: boolea
   }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = unwrap(JSON.parse(text));
   } catch {
     return [{ id: fileLabel, raw: text, origin: fileLabel, readError: `${fileLabel}:${jsonErrorAt(text)}` }];
   }
@@ -122,7 +133,7 @@ export class FileSource implements SourceAdapter {
    * record that names its line and column, and the file's other orders still flow.
    */
   recordsOfFile(fileLabel: string, text: string): SourceRecord[] {
-    if (this.format !== 'csv') return recordsOfText(fileLabel, text, /\.jsonl$/i.test(fileLabel));
+    if (this.format !== 'csv') return recordsOfText(fileLabel, text, /\.jsonl$/i.test(fileLabel), ENVELOPES[this.format]);
     const { orders, errors } = parseCsvOrders(this.name, text, fileLabel);
     return [
       ...orders.map((order) => ({ id: order.id, raw: JSON.stringify(order), origin: `${fileLabel}#${order.id}`, supersedes: `${fileLabel}#${order.id}` })),

@@ -421,7 +421,9 @@ export function parseShopwareOrder(source: string, raw: unknown): CanonicalOrder
     currency,
     pricesIncludeTax: status === 'gross',
     customer: {
-      id: customerEntity?.guest === true || customerId === '' ? null : customerId,
+      // The shop's customer number ("10042") is what people know the customer by, and it fits
+      // Run my Accounts' 32 characters; the UUID is the fallback.
+      id: customerEntity?.guest === true || customerId === '' ? null : r.text(orderCustomer, 'customerNumber', 'orderCustomer.customerNumber', true) || customerId,
       email: r.text(orderCustomer, 'email', 'orderCustomer.email', true),
       firstName: r.text(orderCustomer, 'firstName', 'orderCustomer.firstName', true),
       lastName: r.text(orderCustomer, 'lastName', 'orderCustomer.lastName', true),
