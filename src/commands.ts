@@ -257,6 +257,14 @@ export function buildProgram(): Command {
       for (const file of mappingFiles) {
         const { mapping, issues } = inspectMapping(file);
         mappingProblems.push(...issues.map(formatIssue));
+        // A mapping is written for one kind of target (its variant, field limits, accounts); the journal takes any.
+        for (const source of config?.sources.filter((s) => s.mappingPath === file) ?? []) {
+          for (const t of config!.targets.filter((t) => source.targets.includes(t.name))) {
+            if (mapping && t.config.type !== 'journal' && t.config.type !== mapping.spec.target.kind) {
+              mappingProblems.push(`${mapping.where(['target', 'kind'])}: this mapping is written for ${mapping.spec.target.kind}, but source "${source.name}" delivers to target "${t.name}" (${t.config.type})`);
+            }
+          }
+        }
         if (mapping && chart) {
           const checked = checkAgainstChart(file, mapping, chart.accounts, chart.name);
           mappingProblems.push(...checked.issues.map(formatIssue));
@@ -585,8 +593,17 @@ function readChart(file: string): { name: string; accounts: ChartAccount[] } {
     throw new UsageError(`cannot read --chart ${file}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
   }
   const list = Array.isArray(data) ? data : (data as { accounts?: unknown; chart?: unknown })?.accounts ?? (data as { chart?: unknown })?.chart;
-  if (!Array.isArray(list) || !list.every((a) => a && typeof a === 'object' && 'accno' in a)) {
+  if (!Array.isArray(list) || !list.every((a) => a && typeof a === 'object' && ('accno' in a || '@accno' in a))) {
     throw new UsageError(`--chart ${file}: expected {"accounts": [{"accno": …, "link": …}, …]}`);
   }
-  return { name: displayPath(path.resolve(file)), accounts: list.map((a: { accno: unknown; link?: unknown; description?: unknown }) => ({ accno: String(a.accno), link: typeof a.link === 'string' ? a.link : '', ...(typeof a.description === 'string' ? { description: a.description } : {}) })) };
+  // RMA's JSON may carry XML attribute names (`@accno`): take either spelling.
+  const field = (a: Record<string, unknown>, name: string) => a[name] ?? a[`@${name}`];
+  return {
+    name: displayPath(path.resolve(file)),
+    accounts: (list as Record<string, unknown>[]).map((a) => {
+      const link = field(a, 'link');
+      const description = field(a, 'description');
+      return { accno: String(field(a, 'accno')), link: typeof link === 'string' ? link : '', ...(typeof description === 'string' ? { description } : {}) };
+    }),
+  };
 }

@@ -108,7 +108,7 @@ export function issuesFromZod(source: YamlSource, data: unknown, error: z.ZodErr
     }
     const value = valueAt(data, keyPath);
     const name = keyPath.length > 0 ? String(keyPath[keyPath.length - 1]) : '(document)';
-    if (value === undefined && issue.code === 'invalid_type') {
+    if (value === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
       issues.push({ ...positionOf(source, keyPath.slice(0, -1)), message: `missing required key "${name}"${where(keyPath.slice(0, -1))}` });
       continue;
     }

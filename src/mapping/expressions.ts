@@ -45,6 +45,21 @@ function describe(error: unknown): ExpressionError {
   return new ExpressionError(e?.code ? `${message} (JSONata ${e.code})` : message, e?.position);
 }
 
+/**
+ * Functions whose results change from run to run. A mapping must map the same order the same
+ * way every time (a re-run must not book anything twice), so they are replaced by ones that
+ * refuse.
+ */
+const NOT_DETERMINISTIC = ['now', 'millis', 'random'] as const;
+const refusing = Object.fromEntries(
+  NOT_DETERMINISTIC.map((name) => [
+    name,
+    () => {
+      throw { code: 'K0001', message: `$${name}() is not available in mappings: the same order must always map the same way` };
+    },
+  ]),
+);
+
 /** Compile once; syntax errors throw ExpressionError with the offending position. */
 export function compileExpression(text: string): CompiledExpression {
   let compiled: jsonata.Expression;
@@ -57,7 +72,7 @@ export function compileExpression(text: string): CompiledExpression {
     text,
     async evaluate(input) {
       try {
-        return await compiled.evaluate(input);
+        return await compiled.evaluate(input, refusing);
       } catch (error) {
         throw describe(error);
       }

@@ -192,7 +192,7 @@ export function inspectMapping(absolutePath: string): MappingLoad {
     }
   }
   if (spec.numbering.digits_only) {
-    const templates = (['invoice', 'credit_note', 'storno'] as const).map((k) => ({ k, skeleton: digitSkeleton(spec.numbering[k]) }));
+    const templates = (['invoice', 'credit_note', 'storno', 'cancellation'] as const).map((k) => ({ k, skeleton: digitSkeleton(spec.numbering[k]) }));
     templates.forEach((t, i) => {
       const clash = templates.slice(0, i).find((o) => o.skeleton === t.skeleton);
       if (clash) at(['numbering', t.k], `with digits_only, numbering.${t.k} and numbering.${clash.k} give the same number; add a distinguishing digit (for example "9{number}")`);

@@ -287,17 +287,19 @@ async function invoiceLines(m: OrderMapper, asDeposit: boolean): Promise<{ lines
     const rateText = `${formatRate(line.vatRate)} %`;
     const grossBefore = add(line.netBeforeDiscount, line.taxBeforeDiscount);
     const grossAfter = add(line.net, line.tax);
-    const amount = method.basis === 'gross' ? grossBefore : line.netBeforeDiscount;
+    // A deposit is what the customer pays: after discounts, without discount lines of its own.
+    const amount = asDeposit ? (method.basis === 'gross' ? grossAfter : line.net) : method.basis === 'gross' ? grossBefore : line.netBeforeDiscount;
+    const shopTax = asDeposit ? line.tax : line.taxBeforeDiscount;
     const text = line.kind === 'product' || line.kind === 'discount' ? line.name || KIND_TEXT[line.kind] : `${KIND_TEXT[line.kind]} ${rateText}`;
     if (article) {
       const number = m.partNumber(asDeposit ? 'deposit' : line.kind, line.sku, route.vat, line.field);
       addArticle(number, route.account, route.vat, role as NonNullable<Article['role']>, line.field);
-      income.add(`${number}|${line.ref}`, { role, text, amount, shopTax: line.taxBeforeDiscount, part: part(number, line.quantity, amount) }, line.field);
+      income.add(`${number}|${line.ref}`, { role, text, amount, shopTax, part: part(number, line.quantity, amount) }, line.field);
     } else {
-      income.add(`${route.account}|${route.vat.rate}|${route.vat.code}|${role}`, { role, account: route.account, amount, shopTax: line.taxBeforeDiscount, text: asDeposit ? `Deposit ${rateText}` : `${KIND_TEXT[line.kind]} ${rateText}`, vat: route.vat }, line.field);
+      income.add(`${route.account}|${route.vat.rate}|${route.vat.code}|${role}`, { role, account: route.account, amount, shopTax, text: asDeposit ? `Deposit ${rateText}` : `${KIND_TEXT[line.kind]} ${rateText}`, vat: route.vat }, line.field);
     }
     const discountNet = sub(line.netBeforeDiscount, line.net);
-    if (discountNet !== 0) {
+    if (discountNet !== 0 && !asDeposit) {
       const discountAccount = spec.accounts.discount === 'revenue' ? route.account : spec.accounts.discount;
       const discountAmount = neg(method.basis === 'gross' ? sub(grossBefore, grossAfter) : discountNet);
       const discountTax = neg(sub(line.taxBeforeDiscount, line.tax));
@@ -578,7 +580,7 @@ function cancellationFor(m: OrderMapper, booked: InvoiceDocument, others: readon
       paymentKey: (side) => ({ source: order.source, subject: order.id, kind: 'payment', part: `storno-${side}`, revision: 1 }),
       date: today < booked.date ? booked.date : today,
       creditKey: { source: order.source, subject: order.id, kind: 'credit-note', part: 'cancellation', revision: 1 },
-      creditNumber: m.number(spec.numbering.credit_note, { refund_id: 'X' }),
+      creditNumber: m.number(spec.numbering.cancellation),
     });
     if (result.kind === 'storno') {
       const docs: BookDocument[] = [result.storno, ...result.transfers];

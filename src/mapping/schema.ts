@@ -32,7 +32,7 @@ function template(allowed: readonly TemplateVariable[]) {
 }
 const ORDER_VARS = ['id', 'number', 'customer_id', 'email', 'year'] as const satisfies readonly TemplateVariable[];
 
-const lineKind = z.enum(['product', 'shipping', 'fee']);
+const lineKind = z.enum(['product', 'shipping', 'fee', 'discount']);
 
 /** Conditions of a routing rule; every condition given must hold. */
 const match = z
@@ -59,7 +59,7 @@ const rule = z.strictObject({
 });
 
 /** The RMA TEXT field limits (reference/runmyaccounts.md §customer). */
-export const RMA_CUSTOMER_LIMITS = { customernumber: 32, name: 64, address1: 32, address2: 32, zipcode: 10, city: 32, phone: 20, taxnumber: 32 } as const;
+export const RMA_CUSTOMER_LIMITS = { customernumber: 32, name: 64, firstname: 32, lastname: 32, address1: 32, address2: 32, zipcode: 10, city: 32, phone: 20, taxnumber: 32 } as const;
 
 export const EU_COUNTRIES = [
   'AT', 'BE', 'BG', 'CY', 'CZ', 'DE', 'DK', 'EE', 'ES', 'FI', 'FR', 'GR', 'HR', 'HU', 'IE', 'IT', 'LT', 'LU', 'LV', 'MT', 'NL', 'PL', 'PT', 'RO', 'SE', 'SI', 'SK',
@@ -98,10 +98,12 @@ export const mappingSchema = z.strictObject({
       invoice: template(ORDER_VARS).default('{number}'),
       credit_note: template([...ORDER_VARS, 'refund_id']).default('{number}-C{refund_id}'),
       storno: template(ORDER_VARS).default('{number}-S'),
+      /** The credit note that cancels an invoice whose VAT period is settled (instead of a storno). */
+      cancellation: template(ORDER_VARS).default('{number}-X'),
       /** Keep only the digits of every number: Run my Accounts builds the QR reference from invnumber. */
       digits_only: z.boolean().default(false),
     })
-    .default({ invoice: '{number}', credit_note: '{number}-C{refund_id}', storno: '{number}-S', digits_only: false }),
+    .default({ invoice: '{number}', credit_note: '{number}-C{refund_id}', storno: '{number}-S', cancellation: '{number}-X', digits_only: false }),
   invoice: z.strictObject({
     description: template(ORDER_VARS).default('Order {number}'),
     receivable_account: account,

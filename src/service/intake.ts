@@ -165,7 +165,10 @@ export async function takeIn(
  */
 async function enqueueOrder(trx: Knex, binding: SourceBinding, snapshotId: number, documents: BookDocument[]): Promise<number> {
   let created = 0;
-  const previous = new Map<string, number | null>(binding.config.targets.map((t) => [t, null]));
+  // A later version of an order (a refund, a cancellation) queues behind what was queued for it before.
+  const subject = documents.find((d) => d.kind !== 'customer')?.key.subject;
+  const previous = new Map<string, number | null>();
+  for (const t of binding.config.targets) previous.set(t, subject === undefined ? null : await lastEntryOf(trx, binding.config.name, subject, t));
   for (const doc of documents) {
     const stored = await storeDocument(trx, doc, snapshotId, doc.kind === 'customer');
     if ('changedFrom' in stored) {
@@ -189,3 +192,11 @@ async function quarantine(rt: Runtime, source: string, record: SourceRecord, con
   rt.logger.child({ source, order: record.id }).warn(`order ${record.id} quarantined (${record.origin}): ${field ? `${field}: ` : ''}${reason}`);
 }
 
+async function lastEntryOf(db: Knex, source: string, subject: string, target: string): Promise<number | null> {
+  const row = (await db('outbox_entries as e')
+    .join('documents as d', 'd.id', 'e.document_id')
+    .where({ 'd.source': source, 'd.subject': subject, 'e.target': target })
+    .max({ id: 'e.id' })
+    .first()) as { id: number | string | null } | undefined;
+  return row?.id == null ? null : Number(row.id);
+}
