@@ -293,7 +293,7 @@ export function buildProgram(): Command {
         printJson({ config: config?.file ?? null, mappings: mappingFiles.map(displayPath), chart: chart?.name ?? null, problems: [...mappingProblems, ...problems], warnings, credentials: config ? credentialReport(config) : [] });
       } else {
         for (const w of warnings) print(`warning: ${w}`);
-        for (const p of mappingProblems) process.stderr.write(`${p}\n`);
+        for (const p of mappingProblems) process.stderr.write(`${redactor.text(p)}\n`);
         for (const p of problems) print(`error: ${p}`);
         if (problems.length + mappingProblems.length === 0) {
           const what = config ? `${config.file}: OK (${config.sources.length} source(s), ${config.targets.length} target(s), mappings valid)` : `${mappingFiles.map(displayPath).join(', ')}: OK`;

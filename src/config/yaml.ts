@@ -39,12 +39,11 @@ export function parseYaml(text: string, absolutePath: string): YamlSource {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => ({
-        file,
-        line: e.linePos?.[0].line ?? 1,
-        col: e.linePos?.[0].col ?? 1,
-        message: `YAML: ${e.message.split('\n')[0]}`,
-      })),
+      doc.errors.map((e) => {
+        // linePos is only set with prettyErrors; the line counter knows every offset.
+        const { line, col } = lineCounter.linePos(e.pos[0]);
+        return { file, line, col, message: `YAML: ${e.message.split('\n')[0]}` };
+      }),
     );
   }
   return { file, absolutePath, doc, lineCounter };

@@ -85,7 +85,12 @@ function covers(earlier: CompiledRule, later: CompiledRule): boolean {
   if (!later.kinds.every((k) => earlier.kinds.includes(k))) return false;
   const subset = (a: readonly string[] | undefined, b: readonly string[] | undefined) => a === undefined || (b !== undefined && b.every((x) => a.includes(x)));
   if (!subset(e.vat_rate?.map((r) => String(vatRate(r))), l.vat_rate?.map((r) => String(vatRate(r))))) return false;
-  if (!subset(e.sku, l.sku) && !(e.sku?.includes('*'))) return false;
+  if (e.sku !== undefined) {
+    // A later plain SKU is covered when an earlier pattern matches it; a later pattern only by `*` or itself.
+    const plain = (p: string) => !/[*?]/.test(p);
+    const covered = e.sku.includes('*') || (l.sku !== undefined && l.sku.every((p) => e.sku!.includes(p) || (plain(p) && earlier.sku!.test(p))));
+    if (!covered) return false;
+  }
   if (!subset(e.category?.map((c) => c.toLowerCase()), l.category?.map((c) => c.toLowerCase()))) return false;
   if (!subset(e.currency, l.currency)) return false;
   if (e.country !== undefined) {

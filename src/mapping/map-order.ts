@@ -20,6 +20,7 @@ import {
   minor,
   neg,
   openItemOf,
+  roundToStep,
   settle,
   sub,
   sum,
@@ -357,7 +358,14 @@ function buildCustomerDocument(m: OrderMapper): CustomerDocument {
     );
   };
   const nameField = asCompany && c.company ? 'billing.company' : 'billing.last_name';
-  fit(number, 'customernumber', 'customer.id');
+  // Never cut a customer number: two customers could end up as one.
+  const numberLimit = limits?.customernumber;
+  if (numberLimit !== undefined && [...number].length > numberLimit) {
+    throw new RecordError(
+      `customer number "${number}" is ${[...number].length} characters; ${spec.target.kind === 'runmyaccounts' ? 'Run my Accounts' : spec.target.kind} allows ${numberLimit} (shorten customer.number or customer.guest_number in ${mapping.where(['customer'])})`,
+      'customer.id',
+    );
+  }
   return buildCustomer({
     key: { source: order.source, subject: number, kind: 'customer', revision: 1 },
     number,
@@ -428,9 +436,12 @@ async function buildInvoiceDocument(m: OrderMapper, customer: CustomerDocument, 
       deposits.push(deposit);
     }
     const earlier = (await Promise.all(deposits.map((d) => history.finalsDrawing(d.number)))).flat().filter((f) => f.key.subject !== order.id);
-    const settled = buildFinalInvoice({ ...input, ...cashRounding }, deposits, earlier);
-    if (residue === 0) return settled;
-    return buildFinalInvoice({ ...input, expectedTotal: { ...expectedTotal, expected: add(settled.total, residue) }, ...cashRounding }, deposits, earlier);
+    // Article variant: the deductions book the deposits' own parts, which the final's lines may not name.
+    const depositArticles: Article[] = deposits.flatMap((d) => d.lines.filter((l) => l.role === 'deposit' && l.part).map((l) => ({ number: l.part!.number, account: l.account, vat: l.vat, role: 'deposit' as const })));
+    const finalInput = input.articles ? { ...input, articles: [...input.articles, ...depositArticles.filter((a) => !input.articles!.some((b) => b.number === a.number))] } : input;
+    // Exact first; then the shop's residue on top, and cash rounding last.
+    const exact = buildFinalInvoice(finalInput, deposits, earlier);
+    return buildFinalInvoice({ ...finalInput, ...(residue !== 0 ? { expectedTotal: { ...expectedTotal, expected: add(exact.total, residue) } } : {}), ...cashRounding }, deposits, earlier);
   } catch (error) {
     throw recordErrorOf(error, m, grouped, 'total');
   }
@@ -518,7 +529,9 @@ async function creditNoteFor(m: OrderMapper, invoice: InvoiceDocument, refund: O
   const number = m.number(spec.numbering.credit_note, { refund_id: refund.id });
   const description = `Refund ${refund.id} on order ${order.number}${refund.reason ? `: ${refund.reason}` : ''}`;
   try {
-    if (refund.lines.length === 0) return creditAmount(invoice, { key, number, date, description, gross: refund.total }, earlier);
+    // A cash-rounded invoice is refunded in cash-rounded amounts too.
+    const cash = spec.rounding.cash_step && invoice.rounding.some((r) => r.reason === 'cash') ? { step: spec.rounding.cash_step, account: spec.rounding.account } : undefined;
+    if (refund.lines.length === 0) return creditAmount(invoice, { key, number, date, description, gross: cash ? roundToStep(refund.total, cash.step) : refund.total }, earlier);
     const groups = new LineGroups();
     const article = invoice.variant === 'article';
     const articles = new Map<string, Article>();
@@ -551,6 +564,7 @@ async function creditNoteFor(m: OrderMapper, invoice: InvoiceDocument, refund: O
           lines: lines.map((g) => (g.line.part ? { ...g.line, part: { ...g.line.part, quantity: -1, unitPrice: neg(g.line.amount!) } } : g.line)),
           vat: m.method,
           expectedTotal: { expected: neg(refund.total), account: spec.rounding.account, maxResidue: spec.rounding.max_residue },
+          ...(cash ? { cashRounding: cash } : {}),
         },
         invoice,
         earlier,
