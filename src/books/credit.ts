@@ -214,6 +214,11 @@ export interface AmountCreditInput {
 export function creditAmount(invoice: InvoiceDocument, input: AmountCreditInput, earlierCredits: readonly CreditNoteDocument[] = []): CreditNoteDocument {
   const where = formatDocumentKey(input.key);
   if (input.gross <= 0) throw new BooksError(`${where}: a refund of ${input.gross} takes nothing back`, { field: 'gross' });
+  // All of it, first credit: the invoice's own lines and VAT, not VAT worked out again from the
+  // gross, which may differ by a unit from what the shop rounded per line.
+  if (input.gross === invoice.total && !earlierCredits.some((c) => c.credits === invoice.number)) {
+    return creditInFull(invoice, { key: input.key, number: input.number, date: input.date, description: input.description ?? `Refund on invoice ${invoice.number}` });
+  }
   const byRate = new Map<string, { gross: Minor; largest: SalesDocument['lines'][number] }>();
   for (const line of invoice.lines) {
     if (line.role === 'deposit-deduction') continue;

@@ -88,10 +88,24 @@ export type MapOutcome =
       notes: string[];
     };
 
+/** Building an Intl.DateTimeFormat costs more than mapping the rest of an order: one per zone. */
+const DATE_FORMATS = new Map<string, Intl.DateTimeFormat>();
+
 export function localDate(iso: string, timeZone: string): string {
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(new Date(iso));
-  const get = (type: string) => parts.find((p) => p.type === type)!.value;
-  return `${get('year')}-${get('month')}-${get('day')}`;
+  let format = DATE_FORMATS.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    DATE_FORMATS.set(timeZone, format);
+  }
+  let year = '';
+  let month = '';
+  let day = '';
+  for (const p of format.formatToParts(new Date(iso))) {
+    if (p.type === 'year') year = p.value;
+    else if (p.type === 'month') month = p.value;
+    else if (p.type === 'day') day = p.value;
+  }
+  return `${year}-${month}-${day}`;
 }
 
 function addDays(date: string, days: number): string {
@@ -502,7 +516,7 @@ async function creditNotesFor(m: OrderMapper, invoice: InvoiceDocument, booked: 
     // Money a provider collected goes back the same way: the credit note is settled there.
     if (clearing && credit.total < 0) {
       try {
-        const [paidBack] = settle({
+        const paidBack = settle({
           item: openItemOf(credit, []),
           date: credit.date,
           received: credit.total,
@@ -512,7 +526,7 @@ async function creditNotesFor(m: OrderMapper, invoice: InvoiceDocument, booked: 
           key: (part) => ({ source: order.source, subject: order.id, kind: 'payment', part: `refund-${refund.id}-${part}`, revision: 1 }),
           policy: { bankAccounts: spec.payments.bank_accounts },
         });
-        out.push(paidBack!);
+        out.push(...paidBack);
       } catch (error) {
         if (error instanceof BooksError) throw new RecordError(error.message, refund.field);
         throw error;

@@ -1,0 +1,8 @@
+/**
+ * Every figure `npm run bench` knows, in the order they run and print. A new figure is one
+ * file in this folder exporting a `Figure` (see ../harness.ts), added to this list.
+ */
+import type { Figure } from '../harness.js';
+import { mappingFigure } from './mapping.js';
+
+export const FIGURES: readonly Figure[] = [mappingFigure];
