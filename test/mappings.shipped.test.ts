@@ -99,12 +99,13 @@ describe('WooCommerce → Run my Accounts (booking variant)', () => {
     expect(kinds(outcome)).toEqual(order.payment?.method === 'bacs' ? ['customer', 'invoice'] : ['customer', 'invoice', 'payment:payment']);
   });
 
-  it('WooCommerce’s documented order 723 (USD, refunded twice) becomes an invoice and two credit notes that take back 19.00', async () => {
+  it('WooCommerce’s documented order 723 (USD, refunded twice) becomes an invoice on the foreign-currency receivable and two credit notes that take back 19.00', async () => {
     const orders = ordersOf('woocommerce', path.join(SHARED, 'woocommerce', 'wc-v3-orders-list-docs.json'));
     const order723 = orders.find((o) => !(o.order instanceof RecordError) && o.order.id === '723')!.order as CanonicalOrder;
     const outcome = await mapOrder(order723, mapping);
     expectFaithful(order723, outcome);
     expect(kinds(outcome)).toEqual(['customer', 'invoice', 'credit-note', 'credit-note']);
+    expect(outcome.kind === 'documents' && outcome.invoice!.receivableAccount).toBe('1102');
     const credits = outcome.kind === 'documents' ? outcome.documents.filter((d) => d.kind === 'credit-note') : [];
     expect(credits.map((c) => [c.number, c.total])).toEqual([
       ['723-G724', -900],
@@ -129,7 +130,7 @@ describe('WooCommerce → Run my Accounts (booking variant)', () => {
     expectFaithful(order, outcome);
     const lineCredit = outcome.kind === 'documents' ? outcome.documents.find((d) => d.kind === 'credit-note' && d.key.part === '724') : undefined;
     expect(lineCredit && postingsOf(lineCredit).map((p) => [p.account, p.role, p.amount])).toEqual([
-      ['1100', 'receivable', -900],
+      ['1102', 'receivable', -900],
       ['3200', 'revenue', 900],
     ]);
   });

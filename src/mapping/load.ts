@@ -243,6 +243,7 @@ export function loadMapping(absolutePath: string): Mapping {
 
 function accountUses(spec: MappingSpec): AccountUse[] {
   const uses: AccountUse[] = [{ account: spec.invoice.receivable_account, link: 'AR', keyPath: ['invoice', 'receivable_account'] }];
+  for (const [currency, account] of Object.entries(spec.invoice.receivable_by_currency)) uses.push({ account, link: 'AR', keyPath: ['invoice', 'receivable_by_currency', currency] });
   const income = (account: string, keyPath: (string | number)[]) => uses.push({ account, link: 'AR_amount', keyPath });
   const paid = (account: string, keyPath: (string | number)[]) => uses.push({ account, link: 'AR_paid', keyPath });
   spec.accounts.revenue.forEach((r, i) => income(r.account, ['accounts', 'revenue', i, 'account']));

@@ -356,7 +356,6 @@ function buildCustomerDocument(m: OrderMapper): CustomerDocument {
   const number = renderTemplate(c.id ? spec.customer.number : spec.customer.guest_number, m.values);
   const personName = [c.firstName, c.lastName].filter(Boolean).join(' ');
   const asCompany = spec.customer.type === 'company' || (spec.customer.type === 'auto' && c.company !== '');
-  const name = (asCompany ? c.company || personName : personName || c.company) || c.email;
   const limits = mapping.customerLimits;
   /** A field within the target's limit, or a precise rejection (or a cut, if the mapping says so). */
   const fit = (value: string, limitKey: string, field: string): string => {
@@ -372,6 +371,9 @@ function buildCustomerDocument(m: OrderMapper): CustomerDocument {
     );
   };
   const nameField = asCompany && c.company ? 'billing.company' : 'billing.last_name';
+  // The company is the name Run my Accounts shows: cut (or rejected) once, used for both.
+  const company = asCompany && c.company ? fit(c.company, 'name', 'billing.company') : '';
+  const name = (asCompany ? company || personName : personName || c.company) || c.email;
   // Never cut a customer number: two customers could end up as one.
   const numberLimit = limits?.customernumber;
   if (numberLimit !== undefined && [...number].length > numberLimit) {
@@ -385,7 +387,7 @@ function buildCustomerDocument(m: OrderMapper): CustomerDocument {
     number,
     type: asCompany ? 'company' : 'person',
     name: fit(name, 'name', nameField),
-    ...(asCompany && c.company ? { company: c.company } : {}),
+    ...(company ? { company } : {}),
     firstName: fit(c.firstName, 'firstname', 'billing.first_name'),
     lastName: fit(c.lastName, 'lastname', 'billing.last_name'),
     email: c.email,
@@ -427,7 +429,7 @@ async function buildInvoiceDocument(m: OrderMapper, customer: CustomerDocument, 
     date: m.date,
     dueDate: addDays(m.date, spec.invoice.payment_terms_days),
     description: renderTemplate(spec.invoice.description, m.values),
-    receivableAccount: spec.invoice.receivable_account,
+    receivableAccount: spec.invoice.receivable_by_currency[order.currency] ?? spec.invoice.receivable_account,
     variant: spec.target.variant,
     ...(spec.target.variant === 'article' ? { articles } : {}),
     lines: grouped.map((g) => g.line),

@@ -107,6 +107,8 @@ export const mappingSchema = z.strictObject({
   invoice: z.strictObject({
     description: template(ORDER_VARS).default('Order {number}'),
     receivable_account: account,
+    /** Receivables in other currencies on their own accounts (RMA: 1102 Forderungen Ausland Fremdwährungen). */
+    receivable_by_currency: z.record(currencyCode, account).default({}),
     payment_terms_days: numeric(z.number().int().nonnegative()).default(30),
     /** Calendar dates of documents are taken in this zone. */
     timezone: timeZone.default('Europe/Zurich'),
