@@ -1213,3 +1213,25 @@ describe('expression guardrails', () => {
     expect(error.message).toMatch(/^accounts\.rules\.0\.match\.when \(.*\): .*JSONata D3030/);
   });
 });
+
+describe('article variant: discount parts per account', () => {
+  it('with {account} in the discount template, discounts of one rate on two revenue accounts get two parts', async () => {
+    const mapping = mappingWith({
+      target: { variant: 'article' },
+      articles: { discount: 'RABATT-{vat_code}-{account}' },
+      accounts: { rules: [{ match: { sku: 'BOOK-*' }, account: '3000' }] },
+    });
+    const outcome = await mapped(
+      order([
+        { unit: 2000, sku: 'BOOK-1', discount: 200 },
+        { unit: 3000, sku: 'TEA-1', discount: 300 },
+      ]),
+      mapping,
+    );
+    const discounts = outcome.invoice.lines.filter((l) => l.role === 'discount').map((l) => [l.part!.number, l.account, l.amount]);
+    expect(discounts.sort()).toEqual([
+      ['RABATT-standard-3000', '3000', -200],
+      ['RABATT-standard-3200', '3200', -300],
+    ]);
+  });
+});

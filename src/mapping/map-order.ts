@@ -258,9 +258,9 @@ class OrderMapper {
   }
 
   /** Article variant: the part number of a line, from the mapping's article templates. */
-  partNumber(kind: OrderLine['kind'] | 'deposit', sku: string, vat: VatTreatment, field: string): string {
+  partNumber(kind: OrderLine['kind'] | 'deposit', sku: string, vat: VatTreatment, account: string, field: string): string {
     const a = this.spec.articles;
-    const values = { sku, vat_code: vat.code };
+    const values = { sku, vat_code: vat.code, account };
     if (kind === 'product') {
       if (sku === '' && a.product.includes('{sku}')) {
         if (a.missing_sku) return a.missing_sku;
@@ -285,7 +285,7 @@ async function invoiceLines(m: OrderMapper, asDeposit: boolean): Promise<{ lines
     const known = catalog.get(number);
     if (known && (known.account !== account || known.vat.rate !== vat.rate || known.vat.code !== vat.code)) {
       throw new RecordError(
-        `part ${number} would book on ${known.account} at ${formatRate(known.vat.rate)} % for ${known.field} but on ${account} at ${formatRate(vat.rate)} % here; put {vat_code} into its template under articles (${m.mapping.where(['articles'])})`,
+        `part ${number} would book on ${known.account} at ${formatRate(known.vat.rate)} % for ${known.field} but on ${account} at ${formatRate(vat.rate)} % here; put {vat_code} or {account} into its template under articles (${m.mapping.where(['articles'])})`,
         field,
       );
     }
@@ -307,7 +307,7 @@ async function invoiceLines(m: OrderMapper, asDeposit: boolean): Promise<{ lines
     const shopTax = asDeposit ? line.tax : line.taxBeforeDiscount;
     const text = line.kind === 'product' || line.kind === 'discount' ? line.name || KIND_TEXT[line.kind] : `${KIND_TEXT[line.kind]} ${rateText}`;
     if (article) {
-      const number = m.partNumber(asDeposit ? 'deposit' : line.kind, line.sku, route.vat, line.field);
+      const number = m.partNumber(asDeposit ? 'deposit' : line.kind, line.sku, route.vat, route.account, line.field);
       addArticle(number, route.account, route.vat, role as NonNullable<Article['role']>, line.field);
       income.add(`${number}|${line.ref}`, { role, text, amount, shopTax, part: part(number, line.quantity, amount) }, line.field);
     } else {
@@ -320,7 +320,7 @@ async function invoiceLines(m: OrderMapper, asDeposit: boolean): Promise<{ lines
       const discountTax = neg(sub(line.taxBeforeDiscount, line.tax));
       const discountText = `Discount${couponCodes ? ` ${couponCodes}` : ''} ${rateText}`;
       if (article) {
-        const number = m.partNumber('discount', '', route.vat, line.field);
+        const number = m.partNumber('discount', '', route.vat, discountAccount, line.field);
         addArticle(number, discountAccount, route.vat, 'discount', line.field);
         discounts.add(number, { role: 'discount', text: discountText, amount: discountAmount, shopTax: discountTax, part: { number, quantity: 1, unitPrice: discountAmount } }, line.field);
       } else {
@@ -558,7 +558,7 @@ async function creditNoteFor(m: OrderMapper, invoice: InvoiceDocument, refund: O
       const amount = neg(m.method.basis === 'gross' ? add(r.net, r.tax) : r.net);
       const role = LINE_ROLE[asLine.kind];
       if (article) {
-        const partNo = m.partNumber(asLine.kind, asLine.sku, route.vat, r.field);
+        const partNo = m.partNumber(asLine.kind, asLine.sku, route.vat, route.account, r.field);
         articles.set(partNo, { number: partNo, account: route.account, vat: route.vat, role: role as NonNullable<Article['role']> });
         groups.add(`${partNo}|${r.lineRef}`, { role, text: `Refund: ${asLine.name || KIND_TEXT[asLine.kind]}`, amount, shopTax: neg(r.tax), part: { number: partNo, quantity: -1, unitPrice: neg(amount) } }, r.field);
       } else {

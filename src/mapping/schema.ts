@@ -130,10 +130,10 @@ export const mappingSchema = z.strictObject({
   articles: z
     .strictObject({
       product: template(['sku', 'vat_code']).default('{sku}').describe('part number of a product line'),
-      shipping: template(['vat_code']).default('SHIPPING-{vat_code}'),
-      fee: template(['vat_code']).default('FEE-{vat_code}'),
-      discount: template(['vat_code']).default('DISCOUNT-{vat_code}'),
-      deposit: template(['vat_code']).default('DEPOSIT-{vat_code}'),
+      shipping: template(['vat_code', 'account']).default('SHIPPING-{vat_code}'),
+      fee: template(['vat_code', 'account']).default('FEE-{vat_code}'),
+      discount: template(['vat_code', 'account']).default('DISCOUNT-{vat_code}').describe('part number of a discount line; add {account} when discounts of one VAT code go to several revenue accounts'),
+      deposit: template(['vat_code', 'account']).default('DEPOSIT-{vat_code}'),
       /** A product line without a SKU uses this part number instead. */
       missing_sku: z.string().min(1).optional(),
     })
