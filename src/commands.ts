@@ -195,8 +195,11 @@ export function buildProgram(): Command {
       const config = configOf(cmd);
       const source = config.sources.find((s) => s.name === opts.source);
       if (!source) throw new UsageError(`no source named "${opts.source}" (configured: ${config.sources.map((s) => s.name).join(', ') || 'none'})`);
-      const targets = config.targets.filter((t) => !opts.target || t.name === opts.target);
-      if (opts.target && targets.length === 0) throw new UsageError(`no target named "${opts.target}"`);
+      // The targets this source delivers to, as in a run.
+      const targets = config.targets.filter((t) => source.targets.includes(t.name) && (!opts.target || t.name === opts.target));
+      if (opts.target && targets.length === 0) {
+        throw new UsageError(`no target named "${opts.target}" among source ${source.name}'s targets (${source.targets.join(', ')})`);
+      }
       const mapping = loadMapping(opts.mapping ? path.resolve(opts.mapping) : source.mappingPath);
       const adapter = createSource(source);
       const records = opts.order.map((file) => {

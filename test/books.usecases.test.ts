@@ -20,7 +20,6 @@ import {
   cancelInvoice,
   netThroughTransfer,
   openItemOf,
-  parseDecimal,
   postingsOf,
   settle,
   sum,
@@ -31,10 +30,7 @@ import {
   OverpaymentError,
   TotalMismatchError,
   VatPeriodSettledError,
-  type Article,
   type BookDocument,
-  type DocumentKey,
-  type DocumentKind,
   type InvoiceDocument,
   type LineInput,
   type Minor,
@@ -47,30 +43,8 @@ import { migrateLatest } from '../src/db/migrate.js';
 import { loadDocument, storeDocument } from '../src/outbox/enqueue.js';
 import { insertSnapshot } from '../src/store/snapshots.js';
 import { freshDatabase } from './helpers.js';
+import { articleSales, chf, income, key, part, payKeys, sales, V25, V8 } from './usecase-documents.js';
 
-const chf = (text: string): Minor => parseDecimal(text, 2);
-
-/** Standard rate of the examples' time: 8 % on output-VAT account 2201. */
-const V8: VatTreatment = { rate: vatRate('8'), code: 'UN80', account: '2201' };
-/** Reduced rate of the same time, for the per-rate credit limit. */
-const V25: VatTreatment = { rate: vatRate('2.5'), code: 'UR25', account: '2203' };
-
-const ARTICLES: readonly Article[] = [
-  { number: 'BERATUNG', account: '3400', vat: V8, role: 'revenue', unit: 'h' },
-  { number: 'PROJEKT', account: '3600', vat: V8 },
-  { number: 'RABATT', account: '3400', vat: V8, role: 'discount' },
-  { number: 'AKONTO', account: '2030', vat: V8, role: 'deposit' },
-];
-
-function key(kind: DocumentKind, subject: string, part?: string): DocumentKey {
-  return { source: 'shop', subject, kind, ...(part ? { part } : {}), revision: 1 };
-}
-
-/** Payment keys of one subject, by part. */
-const payKeys =
-  (subject: string) =>
-  (part: string): DocumentKey =>
-    key('payment', subject, part);
 
 /** Asserts that the document's postings sum to exactly zero, and hands it back. */
 function booked<T extends BookDocument>(doc: T): T {
@@ -83,32 +57,6 @@ function bookedAll<T extends BookDocument>(docs: T[]): T[] {
   return docs;
 }
 
-/** A booking-variant line on `account` at 8 %. */
-const income = (amount: string, account = '3400', text = 'Dienstleistung'): LineInput => ({ text, account, vat: V8, amount: chf(amount) });
-
-/** An article-variant line: quantity × unit price of an article in ARTICLES. */
-const part = (number: string, quantity: number, unitPrice: string): LineInput => ({ text: number, part: { number, quantity, unitPrice: chf(unitPrice) } });
-
-/** A sales document input of order `number`, dated in 2017 (8 % standard rate). */
-function sales(number: string, lines: LineInput[], overrides: Partial<SalesInput> = {}): SalesInput {
-  return {
-    key: key('invoice', number),
-    number,
-    orderNumber: number,
-    customerNumber: 'C-17',
-    currency: 'CHF',
-    date: '2017-03-15',
-    dueDate: '2017-04-14',
-    description: `Order ${number}`,
-    receivableAccount: '1100',
-    vat: { basis: 'net', rounding: 'per-line' },
-    lines,
-    ...overrides,
-  };
-}
-
-const articleSales = (number: string, lines: LineInput[], overrides: Partial<SalesInput> = {}): SalesInput =>
-  sales(number, lines, { variant: 'article', articles: ARTICLES, ...overrides });
 
 /** Σ VAT booked on `account`. */
 const vatOn = (doc: SalesDocument, account = '2201'): Minor => sum(doc.tax.filter((t) => t.account === account).map((t) => t.amount));

@@ -2,7 +2,7 @@
  * `kontor preview` and `kontor schema`, driven as operators and integrators use them: the real
  * binary on sample orders, on real shop JSON kontor has never seen, and on a rejected order.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
@@ -126,6 +126,80 @@ describe('kontor preview', () => {
     const unknown = await runCli(['preview', '--source', 'nope', '--order', two], { cwd: dir });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('no source named "nope" (configured: samples)');
+  });
+});
+
+describe('kontor preview: what Run my Accounts and Billecta would be sent', () => {
+  const CONFIG = `sources:
+  shop:
+    type: file
+    path: ./examples/orders
+    mapping: woocommerce-ch.yaml
+    targets: [rma]
+  shopify:
+    type: file
+    format: shopify
+    path: ./inbox
+    mapping: shopify-se-billecta.yaml
+    targets: [billecta]
+targets:
+  rma:
+    type: runmyaccounts
+    environment: test
+    mandant: muster-ag
+  billecta:
+    type: billecta
+    environment: test
+    creditor_public_id: 8b6c2a4e-1f3d-4c5b-9a7e-2d1f0c9b8a76
+`;
+  type Request = { method: string; path: string; body: Record<string, unknown> | null };
+  const project = (config = CONFIG) => {
+    const dir = tempProject(config);
+    mkdirSync(path.join(dir, 'inbox'));
+    return dir;
+  };
+
+  it('Run my Accounts: customer, invoice with income and tax entries that add up to the total, payment; only the source’s targets', async () => {
+    const dir = project();
+    const run = await runCli(['preview', '--source', 'shop', '--order', 'examples/orders/wc-order-1002.json', '--json'], { cwd: dir });
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout) as Contract;
+    expect(result.warnings).toEqual([]);
+    expect(Object.keys(result.payloads)).toEqual(['rma']);
+    const requests = result.payloads.rma as Request[];
+    expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /api/latest/clients/muster-ag/customers',
+      'POST /api/latest/clients/muster-ag/invoices',
+      'POST /api/latest/clients/muster-ag/invoices/1002/payments',
+    ]);
+    const invoice = requests[1]!.body as { invnumber: string; transdate: string; incomeentries: { incomeentry: { amount: string }[] }; taxentries: { taxentry: { amount: string }[] } };
+    expect(invoice.invnumber).toBe('1002');
+    expect(invoice.transdate).toBe('2026-10-24T00:00:00+02:00');
+    const cents = [...invoice.incomeentries.incomeentry, ...invoice.taxentries.taxentry].reduce((a, e) => a + parseDecimal(e.amount, 2), 0);
+    expect(cents).toBe(result.order!.total_minor);
+    expect(requests[2]!.body).toMatchObject({ amount_paid: '107.37', payment_accno: '1091' });
+  });
+
+  it('Billecta: debtor and products upserted, a verification invoice for an order the provider collected, the refund as a credit invoice', async () => {
+    const dir = project();
+    const run = await runCli(['preview', '--source', 'shopify', '--order', path.join(ROOT, 'test', 'fixtures', 'shopify', 'order-sek-incl-tax.json'), '--json'], { cwd: dir });
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout) as Contract;
+    const requests = result.payloads.billecta as Request[];
+    const writes = requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
+    expect(writes).toContain('POST /v1/invoice/verificationinvoice');
+    expect(writes).toContain('POST /v1/debtors/debtor');
+    expect(writes.at(-1)).toBe('POST /v1/invoice/payment');
+    const credit = requests.find((r) => r.path === '/v1/invoice/action' && (r.body as { ActionType?: string }).ActionType === 'CreditInvoiceAction');
+    expect(credit).toBeDefined();
+  });
+
+  it('a document a target would refuse is an error naming the target, and the preview exits 1', async () => {
+    const dir = project(CONFIG.replace('targets: [rma]', 'targets: [rma, billecta]'));
+    const run = await runCli(['preview', '--source', 'shop', '--order', 'examples/orders/wc-order-1002.json', '--json'], { cwd: dir });
+    expect(run.code).toBe(1);
+    const result = JSON.parse(run.stdout) as Contract;
+    expect(result.errors).toEqual([{ field: 'billecta: variant', message: expect.stringContaining('target billecta (billecta) would refuse this') }]);
   });
 });
 

@@ -19,7 +19,9 @@ import { RecordError } from '../errors.js';
 import { historyOf, mapOrder } from '../mapping/map-order.js';
 import type { Mapping } from '../mapping/load.js';
 import type { SourceAdapter, SourceRecord } from '../sources/types.js';
+import { billectaRequestsFor } from '../targets/billecta/requests.js';
 import { journalEntryOf } from '../targets/journal.js';
+import { rmaRequestsFor, RmaPayloadError } from '../targets/runmyaccounts/requests.js';
 
 export type PreviewKind = 'customer' | 'invoice' | 'deposit_invoice' | 'final_invoice' | 'credit_note' | 'storno' | 'payment';
 
@@ -76,22 +78,56 @@ export function previewDocument(doc: BookDocument): PreviewDocument {
   };
 }
 
-/** What a target of each type would be sent for `docs`; types without an adapter yet say so. */
-function payloadsFor(targets: readonly ResolvedTarget[], docs: readonly BookDocument[], warnings: string[]): Record<string, unknown[]> {
+/**
+ * What each target would be sent for `docs`, request by request. The Run my Accounts and
+ * Billecta bodies are built by the same functions their adapters send (requests.ts of each target);
+ * a document a target would refuse (a field over its length, a storno for Billecta) is an error.
+ */
+function payloadsFor(targets: readonly ResolvedTarget[], docs: readonly BookDocument[], mapping: Mapping, result: PreviewResult): Record<string, unknown[]> {
   const payloads: Record<string, unknown[]> = {};
   for (const target of targets) {
-    switch (target.config.type) {
-      case 'journal':
-        payloads[target.name] = docs.map((doc) => journalEntryOf(target.name, doc));
-        break;
-      case 'runmyaccounts':
-      case 'billecta':
-        payloads[target.name] = [];
-        warnings.push(`target ${target.name}: ${target.config.type} request payloads are not built yet (issue ${target.config.type === 'runmyaccounts' ? '#6' : '#7'})`);
-        break;
+    const requests: unknown[] = [];
+    payloads[target.name] = requests;
+    try {
+      switch (target.config.type) {
+        case 'journal':
+          requests.push(...docs.map((doc) => journalEntryOf(target.name, doc)));
+          break;
+        case 'runmyaccounts': {
+          const { mandant } = target.config;
+          requests.push(...docs.flatMap((doc) => rmaRequestsFor(doc, { mandant, timeZone: mapping.spec.invoice.timezone })));
+          break;
+        }
+        case 'billecta': {
+          const options = billectaOptions(target.config.creditor_public_id, docs, mapping);
+          requests.push(...docs.flatMap((doc) => billectaRequestsFor(doc, options)));
+          break;
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof RmaPayloadError || error instanceof BooksError)) throw error;
+      result.errors.push({ field: `${target.name}: ${error.field ?? ''}`, message: `target ${target.name} (${target.config.type}) would refuse this: ${error.message}` });
     }
   }
   return payloads;
+}
+
+/**
+ * Billecta's options as far as the mapping tells them: which invoices a provider collected
+ * (and on which clearing account), and a PaymentMeanCode per clearing account. *Inferred*:
+ * until the Billecta target configures payment means (issue #7), the code is the gateway's id
+ * in upper case (`shopify_payments` → `SHOPIFY_PAYMENTS`).
+ */
+function billectaOptions(creditorPublicId: string, docs: readonly BookDocument[], mapping: Mapping) {
+  const { clearing } = mapping.spec.payments;
+  const clearingAccounts = new Set(Object.values(clearing));
+  const collected = new Map<string, string>();
+  for (const doc of docs) {
+    if (doc.kind === 'payment' && doc.purpose === 'payment' && doc.amount > 0 && clearingAccounts.has(doc.account)) collected.set(doc.appliesTo, doc.account);
+  }
+  const paymentMeanCodes: Record<string, string> = {};
+  for (const [gateway, account] of Object.entries(clearing)) paymentMeanCodes[account] ??= gateway.toUpperCase();
+  return { creditorPublicId, paidOrders: mapping.spec.target.paid_orders, collected, paymentMeanCodes, roundingAccount: mapping.spec.rounding.account };
 }
 
 /**
@@ -129,7 +165,7 @@ export async function previewRecords(
     const outcome = await mapOrder(order, source.mapping, historyOf(booked, order.source));
     if (outcome.kind === 'skipped') {
       result.warnings.push(`skipped: ${outcome.reason}`);
-      result.payloads = payloadsFor(targets, [], result.warnings);
+      result.payloads = payloadsFor(targets, [], source.mapping, result);
       return result;
     }
     shown.push(...outcome.documents);
@@ -142,7 +178,7 @@ export async function previewRecords(
         result.warnings.push(`${doc.kind} ${doc.number}: ${r.reason === 'cash' ? 'cash rounding' : 'rounding residue'} of ${order.currency} ${formatDecimal(r.amount, exp)} on ${r.account}`);
       }
     }
-    result.payloads = payloadsFor(targets, shown, result.warnings);
+    result.payloads = payloadsFor(targets, shown, source.mapping, result);
   } catch (error) {
     if (!(error instanceof RecordError || error instanceof BooksError)) throw error;
     result.errors.push({ field: error.field ?? null, message: error instanceof RecordError ? error.reason : error.message });
