@@ -188,10 +188,11 @@ export function buildProgram(): Command {
     .description('map one order file without side effects: documents, postings and what each target would be sent')
     .requiredOption('--source <name>', 'the source whose adapter reads the order')
     .requiredOption('--order <file...>', 'a file with one order (JSON, or JSON Lines with one line); give several to preview the last after the others (a deposit before its final settlement)')
+    .option('--id <order id>', 'in an --order file with several orders (a CSV file, a JSON list), the one to preview')
     .option('--mapping <file>', "a mapping file to use instead of the source's")
     .option('--target <name>', 'only this target')
     .option('--json', 'print the stable JSON contract (docs/cli.md#kontor-preview)')
-    .action(async (opts: { source: string; order: string[]; mapping?: string; target?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { source: string; order: string[]; id?: string; mapping?: string; target?: string; json?: boolean }, cmd: Command) => {
       const config = configOf(cmd);
       const source = config.sources.find((s) => s.name === opts.source);
       if (!source) throw new UsageError(`no source named "${opts.source}" (configured: ${config.sources.map((s) => s.name).join(', ') || 'none'})`);
@@ -209,8 +210,15 @@ export function buildProgram(): Command {
         } catch (error) {
           throw new UsageError(`cannot read --order ${file}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
         }
-        const found = adapter instanceof FileSource ? adapter.recordsOfFile(file, text) : recordsOfText(file, text, /\.jsonl$/i.test(file));
-        if (found.length !== 1) throw new UsageError(`${file} holds ${found.length} orders; give one order per --order file`);
+        const all = adapter instanceof FileSource ? adapter.recordsOfFile(file, text) : recordsOfText(file, text, /\.jsonl$/i.test(file));
+        const found = opts.id === undefined || all.length <= 1 ? all : all.filter((r) => r.id === opts.id);
+        if (found.length !== 1) {
+          throw new UsageError(
+            opts.id !== undefined && all.length > 1
+              ? `${file} holds no order with id ${opts.id} (ids: ${all.map((r) => r.id).join(', ')})`
+              : `${file} holds ${all.length} orders; give one order per --order file, or pick one with --id (ids: ${all.map((r) => r.id).join(', ')})`,
+          );
+        }
         return found[0]!;
       });
       const result = await previewRecords({ name: source.name, adapter, mapping }, records, targets);

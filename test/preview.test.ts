@@ -122,7 +122,7 @@ describe('kontor preview', () => {
     writeFileSync(two, JSON.stringify([order, order]));
     const many = await runCli(['preview', '--source', 'samples', '--order', two], { cwd: dir });
     expect(many.code).toBe(2);
-    expect(many.stderr).toContain('holds 2 orders; give one order per --order file');
+    expect(many.stderr).toContain('holds 2 orders; give one order per --order file, or pick one with --id (ids: 1001, 1001)');
     const unknown = await runCli(['preview', '--source', 'nope', '--order', two], { cwd: dir });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('no source named "nope" (configured: samples)');
@@ -200,6 +200,34 @@ targets:
     expect(run.code).toBe(1);
     const result = JSON.parse(run.stdout) as Contract;
     expect(result.errors).toEqual([{ field: 'billecta: variant', message: expect.stringContaining('target billecta (billecta) would refuse this') }]);
+  });
+});
+
+describe('kontor preview with examples/shops/config.yaml: every shop format', () => {
+  const shops = ['--config', 'examples/shops/config.yaml'];
+  it('previews one order of a CSV file by --id, and names the ids when the id is wrong', async () => {
+    const dir = tempProject();
+    const run = await runCli([...shops, 'preview', '--source', 'csv', '--order', 'examples/shops/csv/orders.csv', '--id', '2002', '--json'], { cwd: dir });
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout) as Contract;
+    expect(result.order).toMatchObject({ source: 'csv', id: '2002' });
+    expect(Object.keys(result.payloads)).toEqual(['journal', 'rma']);
+    const wrong = await runCli([...shops, 'preview', '--source', 'csv', '--order', 'examples/shops/csv/orders.csv', '--id', '9'], { cwd: dir });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('holds no order with id 9 (ids: 2001, 2002, 2003)');
+  });
+  it.each([
+    ['shopify', 'examples/shops/shopify/order-1042.json', ['journal', 'billecta']],
+    ['shopware', 'examples/shops/shopware/order-10472.json', ['journal', 'rma']],
+    ['woocommerce-articles', 'examples/orders/wc-order-1001.json', ['journal', 'rma']],
+  ])('source %s: balanced documents and a payload for each of its targets', async (source, order, targets) => {
+    const run = await runCli([...shops, 'preview', '--source', source, '--order', order, '--json'], { cwd: tempProject() });
+    expect(run.code, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout) as Contract;
+    expect(result.errors).toEqual([]);
+    for (const d of result.documents) expect(d.postings.reduce((a, p) => a + p.amount_minor, 0), d.key).toBe(0);
+    expect(Object.keys(result.payloads)).toEqual(targets);
+    for (const t of targets) expect(result.payloads[t]!.length).toBeGreaterThan(0);
   });
 });
 
