@@ -68,16 +68,151 @@ export function compileExpression(text: string): CompiledExpression {
   } catch (error) {
     throw describe(error);
   }
+  const slow = async (input: unknown) => {
+    try {
+      return await compiled.evaluate(input, refusing);
+    } catch (error) {
+      throw describe(error);
+    }
+  };
+  const fast = fastPath(compiled.ast() as unknown as AstNode);
   return {
     text,
-    async evaluate(input) {
-      try {
-        return await compiled.evaluate(input, refusing);
-      } catch (error) {
-        throw describe(error);
+    evaluate(input) {
+      if (fast) {
+        const value = fast(input);
+        if (value !== FALLBACK) return Promise.resolve(value);
       }
+      return slow(input);
     },
   };
+}
+
+/**
+ * The common conditions of mapping files (`$not(test) and total_minor >= 0`, `meta.kind =
+ * "deposit"`, `country in ["CH", "LI"]`) evaluated directly, because JSONata's evaluator is
+ * asynchronous at every step and costs more than mapping the rest of an order. Only a subset
+ * whose JSONata result is certain is taken: field paths over plain objects, literals, = != < <=
+ * > >=, and, or, in, $not. Anything else, and any value outside that subset (an array, an
+ * object compared, a type JSONata would refuse), answers FALLBACK and JSONata decides.
+ * test/mapping.expressions.test.ts checks both agree on random inputs.
+ */
+const FALLBACK = Symbol('fallback');
+type Fast = (input: unknown) => unknown;
+
+interface AstNode {
+  type: string;
+  value?: unknown;
+  steps?: AstNode[];
+  lhs?: AstNode;
+  rhs?: AstNode;
+  arguments?: AstNode[];
+  procedure?: AstNode;
+  expressions?: AstNode[];
+  [other: string]: unknown;
+}
+
+const isPrimitive = (v: unknown): v is string | number | boolean | null => v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+/** JSONata's truth of a value, where it is plain: undefined is false. */
+const truth = (v: unknown): boolean | typeof FALLBACK => (v === undefined ? false : typeof v === 'boolean' ? v : FALLBACK);
+const PLAIN_KEYS = new Set(['type', 'name', 'value', 'position', 'steps', 'lhs', 'rhs', 'arguments', 'procedure', 'expressions']);
+
+export function fastPath(node: AstNode): Fast | null {
+  if (Object.keys(node).some((k) => !PLAIN_KEYS.has(k))) return null; // predicates, stages, groups…
+  switch (node.type) {
+    case 'string':
+    case 'number':
+    case 'value': {
+      const v = node.value;
+      return isPrimitive(v) ? () => v : null;
+    }
+    case 'path': {
+      const steps = node.steps ?? [];
+      if (steps.length === 0 || steps.some((st) => st.type !== 'name' || typeof st.value !== 'string' || Object.keys(st).some((k) => !PLAIN_KEYS.has(k)))) return null;
+      const names = steps.map((st) => st.value as string);
+      return (input) => {
+        let cur: unknown = input;
+        for (const name of names) {
+          if (Array.isArray(cur)) return FALLBACK;
+          if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, name)) return undefined;
+          cur = (cur as Record<string, unknown>)[name];
+        }
+        return Array.isArray(cur) ? FALLBACK : cur;
+      };
+    }
+    case 'function': {
+      const args = node.arguments ?? [];
+      if (node.procedure?.type !== 'variable' || node.procedure.value !== 'not' || args.length !== 1) return null;
+      const arg = fastPath(args[0]!);
+      if (!arg) return null;
+      return (input) => {
+        const v = arg(input);
+        if (v === FALLBACK) return FALLBACK;
+        if (v === undefined) return undefined;
+        return typeof v === 'boolean' ? !v : FALLBACK;
+      };
+    }
+    case 'binary': {
+      const op = node.value;
+      if (op === 'in') {
+        const list = node.rhs?.type === 'unary' && node.rhs.value === '[' ? node.rhs.expressions : undefined;
+        if (!list || !list.every((e) => (e.type === 'string' || e.type === 'number') && Object.keys(e).every((k) => PLAIN_KEYS.has(k)))) return null;
+        const values = list.map((e) => e.value);
+        const lhs = node.lhs && fastPath(node.lhs);
+        if (!lhs) return null;
+        return (input) => {
+          const v = lhs(input);
+          if (v === FALLBACK) return FALLBACK;
+          if (v === undefined) return false;
+          return typeof v === 'string' || typeof v === 'number' ? values.includes(v) : FALLBACK;
+        };
+      }
+      const lhs = node.lhs && fastPath(node.lhs);
+      const rhs = node.rhs && fastPath(node.rhs);
+      if (!lhs || !rhs) return null;
+      switch (op) {
+        case 'and':
+        case 'or':
+          return (input) => {
+            const l = truth(lhs(input));
+            if (l === FALLBACK) return FALLBACK;
+            if (op === 'and' ? !l : l) return l;
+            const r = rhs(input);
+            return r === FALLBACK ? FALLBACK : truth(r);
+          };
+        case '=':
+        case '!=':
+          return (input) => {
+            const l = lhs(input);
+            const r = rhs(input);
+            if (l === FALLBACK || r === FALLBACK) return FALLBACK;
+            if (l === undefined || r === undefined) return false;
+            if (!isPrimitive(l) || !isPrimitive(r)) return FALLBACK;
+            return op === '=' ? l === r : l !== r;
+          };
+        case '<':
+        case '<=':
+        case '>':
+        case '>=':
+          return (input) => {
+            const l = lhs(input);
+            const r = rhs(input);
+            if (l === FALLBACK || r === FALLBACK) return FALLBACK;
+            // JSONata refuses a defined operand that is neither number nor string, even against nothing.
+            const orderable = (v: unknown) => v === undefined || typeof v === 'number' || typeof v === 'string';
+            if (!orderable(l) || !orderable(r)) return FALLBACK;
+            if (l === undefined || r === undefined) return undefined;
+            const comparable = (typeof l === 'number' && typeof r === 'number') || (typeof l === 'string' && typeof r === 'string');
+            if (!comparable) return FALLBACK;
+            return op === '<' ? l < r : op === '<=' ? l <= r : op === '>' ? l > r : l >= r;
+          };
+        default:
+          return null;
+      }
+    }
+    default:
+      return null;
+  }
 }
 
 /** What a `when` expression answered, as a strict yes or no. */
