@@ -160,7 +160,7 @@ export function buildProgram(): Command {
         const config = configOf(cmd);
         const source = config.sources.find((s) => s.name === opts.source);
         if (!source) throw new UsageError(`unknown source "${opts.source}" (configured: ${config.sources.map((s) => s.name).join(', ')})`);
-        const binding = { config: source, adapter: createSource(source), mapping: loadMapping(source.mappingPath) };
+        const binding = { config: source, adapter: createSource(source, config.secrets), mapping: loadMapping(source.mappingPath) };
         const results: unknown[] = [];
         const stats = await previewSource(binding, window, (record, outcome) => {
           if (opts.json) results.push({ record: record.id, origin: record.origin, ...outcome });
@@ -202,7 +202,7 @@ export function buildProgram(): Command {
         throw new UsageError(`no target named "${opts.target}" among source ${source.name}'s targets (${source.targets.join(', ')})`);
       }
       const mapping = loadMapping(opts.mapping ? path.resolve(opts.mapping) : source.mappingPath);
-      const adapter = createSource(source);
+      const adapter = createSource(source, config.secrets);
       const records = opts.order.map((file) => {
         let text: string;
         try {

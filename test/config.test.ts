@@ -126,7 +126,8 @@ describe('config.yaml', () => {
   it('substitutes ${ENV} and ${ENV:-default}', () => {
     const yaml = MINIMAL.replace('    path: ./examples/orders', '    path: ${ORDERS_DIR}').replace('type: journal', 'type: journal\n    transfer_account: "${TRANSFER:-1090}"');
     const config = loadConfig(project(yaml), { ORDERS_DIR: './examples/orders' });
-    expect(config.sources[0]!.config.path).toBe('./examples/orders');
+    const first = config.sources[0]!.config;
+    expect(first.type === 'file' && first.path).toBe('./examples/orders');
     expect(config.targets[0]!.config.transfer_account).toBe('1090');
   });
 

@@ -14,7 +14,7 @@ import { issuesFromZod, positionOf, readYaml, type YamlSource } from './yaml.js'
 export interface ResolvedSource {
   name: string;
   config: SourceConfig;
-  /** Absolute path of the source folder. */
+  /** Absolute path of the source folder (file sources), or the shop's base URL. */
   path: string;
   /** Absolute path of the mapping file. */
   mappingPath: string;
@@ -69,6 +69,19 @@ export function loadConfig(configPath: string = DEFAULT_CONFIG_PATH, env: NodeJS
   const issues: ConfigIssue[] = [];
 
   const database = resolveDatabase(raw, dir, secrets);
+  // A shop's keys are secrets however they got into the file (an env variable, a *_FILE, or typed in).
+  for (const src of Object.values(raw.sources)) {
+    for (const key of ['consumer_key', 'consumer_secret', 'access_token', 'client_id', 'client_secret'] as const) {
+      const value = (src as Partial<Record<typeof key, string>>)[key];
+      if (value) secrets.add(value);
+    }
+  }
+  // Credentials of targets, however given, are secrets too (dates aside).
+  for (const t of Object.values(raw.targets)) {
+    for (const set of Object.values(t.credentials)) {
+      for (const [k, v] of Object.entries(set ?? {})) if (k !== 'expires' && k !== 'created' && typeof v === 'string') secrets.add(v);
+    }
+  }
   const sources = Object.entries(raw.sources).map(([name, src]) =>
     resolveSource(name, src, raw, dir, source, issues),
   );
@@ -109,8 +122,8 @@ function resolveSource(
   yaml: YamlSource,
   issues: ConfigIssue[],
 ): ResolvedSource {
-  const sourcePath = path.resolve(dir, src.path);
-  if (!existsSync(sourcePath)) {
+  const sourcePath = src.type === 'file' ? path.resolve(dir, src.path) : src.base_url.replace(/\/+$/, '');
+  if (src.type === 'file' && !existsSync(sourcePath)) {
     issues.push({ ...positionOf(yaml, ['sources', name, 'path']), message: `folder ${src.path} does not exist` });
   }
   const mappingPath = src.mapping.includes('/') ? path.resolve(dir, src.mapping) : path.resolve(dir, 'mappings', src.mapping);

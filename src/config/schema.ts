@@ -147,11 +147,59 @@ const fileSource = z.strictObject({
   targets: z.array(name).min(1).optional(),
 });
 
-const source = z.discriminatedUnion('type', [fileSource], {
-  error: (issue) =>
-    issue.code === 'invalid_union'
-      ? 'type must be "file" (the woocommerce, shopify and shopware sources arrive with issue #5)'
-      : undefined,
+/**
+ * How a shop API is pulled: the watermark (updated-at, id) goes back `overlap_minutes` on every
+ * pull and stops `lag_seconds` short of now, so records written while a pull runs, or late in
+ * the shop's clock, are read on a later pull; re-reads are recognised by their content hash.
+ */
+const pullCommon = {
+  base_url: baseUrl,
+  schedule: cron.default('*/5 * * * *'),
+  mapping: z.string().min(1),
+  targets: z.array(name).min(1).optional(),
+  page_size: numeric(z.number().int().positive().max(250)).optional(),
+  overlap_minutes: numeric(z.number().nonnegative().max(1440)).default(10),
+  lag_seconds: numeric(z.number().int().nonnegative().max(3600)).default(60),
+  /** Re-read everything updated in the last N days on `recheck_schedule`: edits that did not move the modification date. */
+  recheck_days: numeric(z.number().int().nonnegative().max(365)).default(3),
+  recheck_schedule: cron.default('17 3 * * *'),
+  /** Requests per second to the shop (a token bucket with this many in a burst). */
+  requests_per_second: numeric(z.number().positive().max(100)).default(4),
+  /** Where a pull starts without a stored cursor (YYYY-MM-DD, UTC); default: everything. */
+  start_date: isoDate.optional(),
+};
+
+const secret = z.string().min(1, 'empty secret');
+
+const wooCommerceSource = z.strictObject({
+  type: z.literal('woocommerce'),
+  ...pullCommon,
+  consumer_key: secret,
+  consumer_secret: secret,
+  /** Also read refunds through /wc/v3/refunds (WooCommerce 9+); otherwise per order. */
+  refunds_endpoint: z.boolean().default(false),
+});
+
+const shopifySource = z.strictObject({
+  type: z.literal('shopify'),
+  ...pullCommon,
+  access_token: secret,
+  api_version: z.string().regex(/^\d{4}-\d{2}$/, 'an API version like 2024-04').default('2024-04'),
+  /** graphql (default) or rest (the legacy REST Admin API). */
+  api: z.enum(['graphql', 'rest']).default('graphql'),
+  /** shop (default) or presentment: which of Shopify's two money sets to book. */
+  money: z.enum(['shop', 'presentment']).default('shop'),
+});
+
+const shopwareSource = z.strictObject({
+  type: z.literal('shopware'),
+  ...pullCommon,
+  client_id: secret,
+  client_secret: secret,
+});
+
+const source = z.discriminatedUnion('type', [fileSource, wooCommerceSource, shopifySource, shopwareSource], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'type must be one of: file, woocommerce, shopify, shopware' : undefined),
 });
 
 const database = z

@@ -11,6 +11,10 @@ import type { Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { loadMapping, type Mapping } from '../mapping/load.js';
 import { FileSource } from '../sources/file.js';
+import { ShopifySource } from '../sources/shopify.js';
+import { ShopwareSource } from '../sources/shopware.js';
+import { WooCommerceSource } from '../sources/woocommerce.js';
+import { HttpClient } from '../http/client.js';
 import type { SourceAdapter } from '../sources/types.js';
 import { JournalTarget } from '../targets/journal.js';
 import type { TargetAdapter } from '../targets/types.js';
@@ -31,10 +35,24 @@ export interface Runtime {
   targets: Map<string, TargetAdapter>;
 }
 
-export function createSource(source: ResolvedSource): SourceAdapter {
-  switch (source.config.type) {
-    case 'file':
-      return new FileSource({ name: source.name, folder: source.path, label: source.config.path, format: source.config.format });
+export function createSource(source: ResolvedSource, secrets: Iterable<string> = []): SourceAdapter {
+  const c = source.config;
+  if (c.type === 'file') return new FileSource({ name: source.name, folder: source.path, label: c.path, format: c.format });
+  const rps = c.requests_per_second;
+  const common = {
+    name: source.name,
+    baseUrl: source.path,
+    pageSize: c.page_size,
+    window: { overlapMinutes: c.overlap_minutes, lagSeconds: c.lag_seconds, startDate: c.start_date },
+    http: new HttpClient({ name: `source ${source.name}`, secrets, rateLimit: { perSecond: rps, burst: Math.max(1, Math.ceil(rps)) } }),
+  };
+  switch (c.type) {
+    case 'woocommerce':
+      return new WooCommerceSource({ ...common, consumerKey: c.consumer_key, consumerSecret: c.consumer_secret, refundsEndpoint: c.refunds_endpoint });
+    case 'shopify':
+      return new ShopifySource({ ...common, accessToken: c.access_token, apiVersion: c.api_version, api: c.api, money: c.money });
+    case 'shopware':
+      return new ShopwareSource({ ...common, clientId: c.client_id, clientSecret: c.client_secret });
   }
 }
 
@@ -78,7 +96,7 @@ export async function openRuntime(config: Config, logger: Logger, options: Runti
     }
     const targets = new Map(config.targets.map((t) => [t.name, createTarget(t, db)]));
     const sources = new Map(
-      config.sources.map((s) => [s.name, { config: s, adapter: createSource(s), mapping: mappings.get(s.name)! }]),
+      config.sources.map((s) => [s.name, { config: s, adapter: createSource(s, config.secrets), mapping: mappings.get(s.name)! }]),
     );
     return { config, db, logger, sources, targets, redactor: new Redactor(config.secrets) };
   } catch (error) {

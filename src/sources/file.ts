@@ -112,6 +112,10 @@ export class FileSource implements SourceAdapter {
     this.format = options.format;
   }
 
+  describe(): Record<string, unknown> {
+    return { type: this.type, folder: this.label, format: this.format };
+  }
+
   private async files(): Promise<FileEntry[]> {
     const pattern = this.format === 'csv' ? CSV_FILE : JSON_FILE;
     const names = (await readdir(this.folder)).filter((n) => pattern.test(n));

@@ -34,9 +34,13 @@ export interface PullOptions {
 export interface SourceAdapter {
   readonly name: string;
   readonly type: string;
+  /** What the source reads from and how, for `kontor status` and logs: no secrets. */
+  describe(): Record<string, unknown>;
   pull(options: PullOptions): AsyncIterable<SourceRecord>;
   /** The current version of one record, or null if the source no longer has it. */
   fetch(id: string): Promise<SourceRecord | null>;
   /** Turn a record into the canonical order; throws RecordError naming the field. */
   parse(record: SourceRecord): CanonicalOrder;
+  /** Release connections; the service calls it on shutdown. */
+  close?(): Promise<void>;
 }

@@ -1,0 +1,231 @@
+/**
+ * The one HTTP client of kontor's sources and targets, on undici.
+ *
+ * Why undici's `request` rather than `fetch`: keep-alive pools per origin, separate connect,
+ * header and body timeouts, and no global side effects. (msw intercepts `fetch` and
+ * `node:http`, not undici: kontor's HTTP tests run against real servers on loopback.)
+ *
+ * - HTTPS only, except to loopback (emulators, local tests).
+ * - Retries 429, 5xx and network failures of idempotent requests with exponential backoff and
+ *   full jitter, honouring `Retry-After` (seconds or an HTTP date), up to `retries` times.
+ * - A token bucket limits the request rate per client (one client per source or target).
+ * - Credentials never leave in a message: every URL, header and error text passes the redactor.
+ */
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import { KontorError } from '../errors.js';
+import { REDACTED, Redactor } from '../log/redact.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface HttpRequest {
+  method: HttpMethod;
+  url: string | URL;
+  headers?: Record<string, string>;
+  /** JSON body; sets Content-Type. */
+  json?: unknown;
+  body?: string;
+  /** Safe to repeat (GET is; a POST only when the server de-duplicates it, e.g. a search). */
+  idempotent?: boolean;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+  json<T = unknown>(): T;
+}
+
+export interface RateLimit {
+  /** Requests per second on average. */
+  perSecond: number;
+  /** How many may go at once after a quiet spell. */
+  burst: number;
+}
+
+export interface HttpClientOptions {
+  /** Names the client in messages: `source shop`. */
+  name: string;
+  connectTimeoutMs?: number;
+  /** Time to the response headers, and between body chunks. */
+  readTimeoutMs?: number;
+  retries?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  rateLimit?: RateLimit;
+  /** Values to redact wherever they would appear (keys, tokens, passwords). */
+  secrets?: Iterable<string>;
+  /** For tests: instead of sleeping. */
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  /** Told about each retry, already redacted. */
+  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+}
+
+/** Why a request failed, redacted, with whether trying again later may help. */
+export class HttpError extends KontorError {
+  override name = 'HttpError';
+  readonly exitCode = 1;
+  constructor(
+    message: string,
+    readonly status: number | null,
+    readonly retriable: boolean,
+    /** The response body (redacted), when there was one. */
+    readonly body = '',
+  ) {
+    super(message);
+  }
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+export function isLoopback(url: URL): boolean {
+  return LOOPBACK.has(url.hostname) || /^127\./.test(url.hostname);
+}
+
+/** Query parameters that carry credentials by name (WooCommerce's consumer_key, RMA's api_key). */
+const SECRET_PARAMS = /^(api_key|apikey|key|consumer_key|consumer_secret|secret|token|access_token|password|client_secret)$/i;
+
+export function redactUrl(url: URL, redactor: Redactor): string {
+  const copy = new URL(url);
+  for (const name of [...copy.searchParams.keys()]) if (SECRET_PARAMS.test(name)) copy.searchParams.set(name, REDACTED);
+  if (copy.password) copy.password = REDACTED;
+  return redactor.text(copy.toString());
+}
+
+/** Seconds or an HTTP date; null when absent or unreadable. */
+export function retryAfterMs(value: string | undefined, now = Date.now()): number | null {
+  if (!value) return null;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+class TokenBucket {
+  private tokens: number;
+  private last = Date.now();
+  constructor(
+    private readonly limit: RateLimit,
+    private readonly sleep: (ms: number) => Promise<void>,
+  ) {
+    this.tokens = limit.burst;
+  }
+  async take(): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      this.tokens = Math.min(this.limit.burst, this.tokens + ((now - this.last) / 1000) * this.limit.perSecond);
+      this.last = now;
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return;
+      }
+      await this.sleep(Math.ceil(((1 - this.tokens) / this.limit.perSecond) * 1000));
+    }
+  }
+}
+
+function headerRecord(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+export class HttpClient {
+  readonly name: string;
+  private readonly agent: Agent;
+  private readonly redactor: Redactor;
+  private readonly retries: number;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+  private readonly bucket: TokenBucket | null;
+  private readonly onRetry: HttpClientOptions['onRetry'];
+
+  constructor(options: HttpClientOptions) {
+    this.name = options.name;
+    const readTimeout = options.readTimeoutMs ?? 30_000;
+    this.agent = new Agent({ connect: { timeout: options.connectTimeoutMs ?? 10_000 }, headersTimeout: readTimeout, bodyTimeout: readTimeout, keepAliveTimeout: 10_000 });
+    this.redactor = new Redactor(options.secrets ?? []);
+    this.retries = options.retries ?? 4;
+    this.baseDelayMs = options.baseDelayMs ?? 500;
+    this.maxDelayMs = options.maxDelayMs ?? 30_000;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.random = options.random ?? Math.random;
+    this.bucket = options.rateLimit ? new TokenBucket(options.rateLimit, this.sleep) : null;
+    this.onRetry = options.onRetry;
+  }
+
+  /** Exponential backoff with full jitter; a server's Retry-After wins when it asks for longer. */
+  backoffMs(attempt: number, retryAfter: number | null): number {
+    const ceiling = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** attempt);
+    const jittered = Math.round(this.random() * ceiling);
+    return retryAfter === null ? jittered : Math.min(Math.max(retryAfter, jittered), Math.max(this.maxDelayMs, retryAfter));
+  }
+
+  async request(req: HttpRequest): Promise<HttpResponse> {
+    const url = new URL(req.url);
+    const shown = redactUrl(url, this.redactor);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url))) {
+      throw new HttpError(`${this.name}: ${shown}: only HTTPS is allowed (plain HTTP only to loopback)`, null, false);
+    }
+    const idempotent = req.idempotent ?? req.method === 'GET';
+    const headers: Record<string, string> = { accept: 'application/json', ...lowerKeys(req.headers ?? {}) };
+    let body = req.body;
+    if (req.json !== undefined) {
+      body = JSON.stringify(req.json);
+      headers['content-type'] ??= 'application/json';
+    }
+    for (let attempt = 0; ; attempt++) {
+      if (this.bucket) await this.bucket.take();
+      let failure: { reason: string; status: number | null; retryAfter: number | null; body: string };
+      try {
+        const res = await undiciRequest(url, { method: req.method, headers, body: body ?? null, dispatcher: this.agent });
+        const text = await res.body.text();
+        const resHeaders = headerRecord(res.headers);
+        if (res.statusCode < 400) {
+          return {
+            status: res.statusCode,
+            headers: resHeaders,
+            text,
+            json: <T>() => {
+              try {
+                return JSON.parse(text) as T;
+              } catch {
+                throw new HttpError(`${this.name}: ${req.method} ${shown}: the response is not JSON: ${this.redactor.text(text.slice(0, 200))}`, res.statusCode, false);
+              }
+            },
+          };
+        }
+        const retriable = res.statusCode === 429 || res.statusCode >= 500;
+        failure = { reason: `HTTP ${res.statusCode}`, status: res.statusCode, retryAfter: retryAfterMs(resHeaders['retry-after']), body: this.redactor.text(text.slice(0, 2000)) };
+        if (!retriable) {
+          throw new HttpError(`${this.name}: ${req.method} ${shown}: HTTP ${res.statusCode}${failure.body ? `: ${failure.body.slice(0, 300)}` : ''}`, res.statusCode, false, failure.body);
+        }
+      } catch (error) {
+        if (error instanceof HttpError) throw error;
+        failure = { reason: this.redactor.text((error as Error).message || String(error)), status: null, retryAfter: null, body: '' };
+      }
+      // A request that is not safe to repeat may have reached the server: its caller decides.
+      const canRetry = idempotent || failure.status === 429;
+      if (!canRetry || attempt >= this.retries) {
+        throw new HttpError(
+          `${this.name}: ${req.method} ${shown}: ${failure.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}${failure.body ? `: ${failure.body.slice(0, 300)}` : ''}`,
+          failure.status,
+          true,
+          failure.body,
+        );
+      }
+      const delayMs = this.backoffMs(attempt, failure.retryAfter);
+      this.onRetry?.({ attempt: attempt + 1, delayMs, reason: `${req.method} ${shown}: ${failure.reason}` });
+      await this.sleep(delayMs);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+function lowerKeys(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}

@@ -1,0 +1,32 @@
+/** WooCommerce REST v3 source (being written). */
+import { NotImplementedError } from '../errors.js';
+import type { CanonicalOrder } from './order.js';
+import type { ShopApiSettings } from './shop-api.js';
+import type { PullOptions, SourceAdapter, SourceRecord } from './types.js';
+
+export interface WooCommerceSettings extends ShopApiSettings {
+  consumerKey: string;
+  consumerSecret: string;
+  refundsEndpoint: boolean;
+}
+
+export class WooCommerceSource implements SourceAdapter {
+  readonly type = 'woocommerce';
+  readonly name: string;
+  constructor(readonly settings: WooCommerceSettings) {
+    this.name = settings.name;
+  }
+  describe(): Record<string, unknown> {
+    return { type: this.type, url: this.settings.baseUrl };
+  }
+  // eslint-disable-next-line require-yield
+  async *pull(_options: PullOptions): AsyncIterable<SourceRecord> {
+    throw new NotImplementedError('the WooCommerce source', 'issue #5');
+  }
+  fetch(_id: string): Promise<SourceRecord | null> {
+    throw new NotImplementedError('the WooCommerce source', 'issue #5');
+  }
+  parse(_record: SourceRecord): CanonicalOrder {
+    throw new NotImplementedError('the WooCommerce source', 'issue #5');
+  }
+}
