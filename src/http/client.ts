@@ -57,6 +57,10 @@ export interface HttpClientOptions {
   /** For tests: instead of sleeping. */
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** Attempts after a 429 before giving up (default 10, at least `retries`): a throttling server is alive and pacing us. */
+  throttleRetries?: number;
+  /** For tests: the clock of the rate limit and of `Retry-After` dates (ms since the epoch). */
+  now?: () => number;
   /** Told about each retry, already redacted. */
   onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
 }
@@ -79,17 +83,53 @@ export class HttpError extends KontorError {
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
 export function isLoopback(url: URL): boolean {
-  return LOOPBACK.has(url.hostname) || /^127\./.test(url.hostname);
+  return LOOPBACK.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
 }
 
 /** Query parameters that carry credentials by name (WooCommerce's consumer_key, RMA's api_key). */
 const SECRET_PARAMS = /^(api_key|apikey|key|consumer_key|consumer_secret|secret|token|access_token|password|client_secret)$/i;
 
+/** The parameters of a query string (without `?`) as raw `name=value` pairs and decoded names. */
+function queryPairs(search: string): { pair: string; rawName: string; name: string; value: string }[] {
+  if (search === '') return [];
+  return search.split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    const rawName = eq < 0 ? pair : pair.slice(0, eq);
+    return { pair, rawName, name: decodeQueryPart(rawName), value: eq < 0 ? '' : decodeQueryPart(pair.slice(eq + 1)) };
+  });
+}
+
+function decodeQueryPart(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * The URL for messages: credential parameters and the password replaced by `[REDACTED]`
+ * (literally: not percent-encoded as URLSearchParams would), the rest of the query as it was.
+ */
 export function redactUrl(url: URL, redactor: Redactor): string {
   const copy = new URL(url);
-  for (const name of [...copy.searchParams.keys()]) if (SECRET_PARAMS.test(name)) copy.searchParams.set(name, REDACTED);
-  if (copy.password) copy.password = REDACTED;
-  return redactor.text(copy.toString());
+  const placeholder = 'kontor-redacted-0f3a9c';
+  if (copy.search) {
+    const pairs = queryPairs(copy.search.slice(1));
+    // The URL's query serializer leaves the placeholder alone; it is swapped for the marker below.
+    copy.search = pairs.map((p) => (SECRET_PARAMS.test(p.name) ? `${p.rawName}=${placeholder}` : p.pair)).join('&');
+  }
+  if (copy.password) copy.password = placeholder;
+  return redactor.text(copy.toString().split(placeholder).join(REDACTED));
+}
+
+/** The values of credential query parameters in a URL, to redact wherever a server echoes them. */
+function secretParamValues(url: URL): string[] {
+  const values = queryPairs(url.search.slice(1))
+    .filter((p) => SECRET_PARAMS.test(p.name) && p.value !== '')
+    .map((p) => p.value);
+  if (url.password) values.push(decodeQueryPart(url.password));
+  return values;
 }
 
 /** Seconds or an HTTP date; null when absent or unreadable. */
@@ -102,16 +142,18 @@ export function retryAfterMs(value: string | undefined, now = Date.now()): numbe
 
 class TokenBucket {
   private tokens: number;
-  private last = Date.now();
+  private last: number;
   constructor(
     private readonly limit: RateLimit,
     private readonly sleep: (ms: number) => Promise<void>,
+    private readonly now: () => number,
   ) {
     this.tokens = limit.burst;
+    this.last = now();
   }
   async take(): Promise<void> {
     for (;;) {
-      const now = Date.now();
+      const now = this.now();
       this.tokens = Math.min(this.limit.burst, this.tokens + ((now - this.last) / 1000) * this.limit.perSecond);
       this.last = now;
       if (this.tokens >= 1) {
@@ -134,10 +176,13 @@ export class HttpClient {
   private readonly agent: Agent;
   private readonly redactor: Redactor;
   private readonly retries: number;
+  private readonly throttleRetries: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly secrets: string[];
   private readonly bucket: TokenBucket | null;
   private readonly onRetry: HttpClientOptions['onRetry'];
 
@@ -145,13 +190,16 @@ export class HttpClient {
     this.name = options.name;
     const readTimeout = options.readTimeoutMs ?? 30_000;
     this.agent = new Agent({ connect: { timeout: options.connectTimeoutMs ?? 10_000 }, headersTimeout: readTimeout, bodyTimeout: readTimeout, keepAliveTimeout: 10_000 });
-    this.redactor = new Redactor(options.secrets ?? []);
+    this.secrets = [...(options.secrets ?? [])];
+    this.redactor = new Redactor(this.secrets);
     this.retries = options.retries ?? 4;
+    this.throttleRetries = Math.max(this.retries, options.throttleRetries ?? 10);
     this.baseDelayMs = options.baseDelayMs ?? 500;
     this.maxDelayMs = options.maxDelayMs ?? 30_000;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.random = options.random ?? Math.random;
-    this.bucket = options.rateLimit ? new TokenBucket(options.rateLimit, this.sleep) : null;
+    this.now = options.now ?? Date.now;
+    this.bucket = options.rateLimit ? new TokenBucket(options.rateLimit, this.sleep, this.now) : null;
     this.onRetry = options.onRetry;
   }
 
@@ -164,7 +212,10 @@ export class HttpClient {
 
   async request(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url);
-    const shown = redactUrl(url, this.redactor);
+    // A credential sent as a query parameter is redacted wherever the server echoes it (body, error).
+    const inUrl = secretParamValues(url);
+    const redactor = inUrl.length > 0 ? new Redactor([...this.secrets, ...inUrl]) : this.redactor;
+    const shown = redactUrl(url, redactor);
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url))) {
       throw new HttpError(`${this.name}: ${shown}: only HTTPS is allowed (plain HTTP only to loopback)`, null, false);
     }
@@ -181,6 +232,10 @@ export class HttpClient {
       try {
         const res = await undiciRequest(url, { method: req.method, headers, body: body ?? null, dispatcher: this.agent });
         const text = await res.body.text();
+        // undici returns the connection to its pool only just after the body's end: without this
+        // turn of the event loop, the caller's next request (the next page) finds it busy and
+        // opens a second connection.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const resHeaders = headerRecord(res.headers);
         if (res.statusCode < 400) {
           return {
@@ -191,23 +246,24 @@ export class HttpClient {
               try {
                 return JSON.parse(text) as T;
               } catch {
-                throw new HttpError(`${this.name}: ${req.method} ${shown}: the response is not JSON: ${this.redactor.text(text.slice(0, 200))}`, res.statusCode, false);
+                throw new HttpError(`${this.name}: ${req.method} ${shown}: the response is not JSON: ${redactor.text(text.slice(0, 200))}`, res.statusCode, false);
               }
             },
           };
         }
         const retriable = res.statusCode === 429 || res.statusCode >= 500;
-        failure = { reason: `HTTP ${res.statusCode}`, status: res.statusCode, retryAfter: retryAfterMs(resHeaders['retry-after']), body: this.redactor.text(text.slice(0, 2000)) };
+        failure = { reason: `HTTP ${res.statusCode}`, status: res.statusCode, retryAfter: retryAfterMs(resHeaders['retry-after'], this.now()), body: redactor.text(text.slice(0, 2000)) };
         if (!retriable) {
           throw new HttpError(`${this.name}: ${req.method} ${shown}: HTTP ${res.statusCode}${failure.body ? `: ${failure.body.slice(0, 300)}` : ''}`, res.statusCode, false, failure.body);
         }
       } catch (error) {
         if (error instanceof HttpError) throw error;
-        failure = { reason: this.redactor.text((error as Error).message || String(error)), status: null, retryAfter: null, body: '' };
+        failure = { reason: redactor.text(networkReason(error)), status: null, retryAfter: null, body: '' };
       }
       // A request that is not safe to repeat may have reached the server: its caller decides.
       const canRetry = idempotent || failure.status === 429;
-      if (!canRetry || attempt >= this.retries) {
+      const budget = failure.status === 429 ? this.throttleRetries : this.retries;
+      if (!canRetry || attempt >= budget) {
         throw new HttpError(
           `${this.name}: ${req.method} ${shown}: ${failure.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}${failure.body ? `: ${failure.body.slice(0, 300)}` : ''}`,
           failure.status,
@@ -228,4 +284,17 @@ export class HttpClient {
 
 function lowerKeys(headers: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+/**
+ * What went wrong on the wire, for people: undici's message with its code (UND_ERR_HEADERS_TIMEOUT,
+ * ECONNREFUSED). A connect to a name with several addresses fails as an AggregateError without a
+ * message of its own: its errors are listed.
+ */
+function networkReason(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const inner = error instanceof AggregateError && error.errors.length > 0 ? [...new Set(error.errors.map(networkReason))].join('; ') : '';
+  const message = error.message || inner || error.name;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
 }
