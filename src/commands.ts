@@ -21,7 +21,7 @@ import { accountBalance, accountStatement, openItemRows, transferGroups, trialBa
 import { credentialReport } from './service/credentials.js';
 import { Deliverer } from './service/deliver.js';
 import { previewSource, pullSource, takeIn, type PullWindow } from './service/intake.js';
-import { createSource, openRuntime, type Runtime } from './service/runtime.js';
+import { closeRuntime, createSource, openRuntime, type Runtime } from './service/runtime.js';
 import { mappingJsonSchema } from './mapping/json-schema.js';
 import { displayPath } from './config/yaml.js';
 import { checkAgainstChart, inspectMapping, loadMapping, type ChartAccount } from './mapping/load.js';
@@ -56,7 +56,7 @@ async function withRuntime<T>(cmd: Command, fn: (rt: Runtime) => Promise<T>): Pr
   try {
     return await fn(rt);
   } finally {
-    await rt.db.destroy();
+    await closeRuntime(rt);
   }
 }
 

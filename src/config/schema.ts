@@ -2,6 +2,7 @@
  * The shape of config.yaml. docs/configuration.md is the prose for this file;
  * keep the two in step.
  */
+import path from 'node:path';
 import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 
@@ -145,6 +146,22 @@ const fileSource = z.strictObject({
   mapping: z.string().min(1),
   /** Targets that receive this source's documents; defaults to the only target. */
   targets: z.array(name).min(1).optional(),
+  /**
+   * Move each file once all its orders are taken in: to done_folder, or to failed_folder with a
+   * `<name>.reason.txt` when one of them went to the quarantine. Off: files stay, the cursor skips them.
+   */
+  move_processed: z.boolean().default(false),
+  /** Relative to the source folder (`path`); never that folder itself. */
+  done_folder: z.string().min(1).default('done'),
+  failed_folder: z.string().min(1).default('failed'),
+}).superRefine((src, ctx) => {
+  // Resolved against a stand-in root: only whether they name the same folder matters here.
+  const folder = path.resolve('/', src.path);
+  for (const key of ['done_folder', 'failed_folder'] as const) {
+    if (path.resolve(folder, src[key]) === folder) {
+      ctx.addIssue({ code: 'custom', path: [key], message: `${key} must not be the source folder itself (the files there are read)` });
+    }
+  }
 });
 
 /**
@@ -165,6 +182,8 @@ const pullCommon = {
   recheck_schedule: cron.default('17 3 * * *'),
   /** Requests per second to the shop (a token bucket with this many in a burst). */
   requests_per_second: numeric(z.number().positive().max(100)).default(4),
+  /** First retry delay after a 429, 5xx or network failure; it doubles per attempt (full jitter). */
+  retry_base_delay_ms: numeric(z.number().int().positive().max(60_000)).default(500),
   /** Where a pull starts without a stored cursor (YYYY-MM-DD, UTC); default: everything. */
   start_date: isoDate.optional(),
 };

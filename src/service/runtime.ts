@@ -37,14 +37,14 @@ export interface Runtime {
 
 export function createSource(source: ResolvedSource, secrets: Iterable<string> = []): SourceAdapter {
   const c = source.config;
-  if (c.type === 'file') return new FileSource({ name: source.name, folder: source.path, label: c.path, format: c.format });
+  if (c.type === 'file') return new FileSource({ name: source.name, folder: source.path, label: c.path, format: c.format, moveProcessed: c.move_processed, doneFolder: c.done_folder, failedFolder: c.failed_folder });
   const rps = c.requests_per_second;
   const common = {
     name: source.name,
     baseUrl: source.path,
     pageSize: c.page_size,
     window: { overlapMinutes: c.overlap_minutes, lagSeconds: c.lag_seconds, startDate: c.start_date },
-    http: new HttpClient({ name: `source ${source.name}`, secrets, rateLimit: { perSecond: rps, burst: Math.max(1, Math.ceil(rps)) } }),
+    http: new HttpClient({ name: `source ${source.name}`, secrets, rateLimit: { perSecond: rps, burst: Math.max(1, Math.ceil(rps)) }, baseDelayMs: c.retry_base_delay_ms }),
   };
   switch (c.type) {
     case 'woocommerce':
@@ -103,4 +103,10 @@ export async function openRuntime(config: Config, logger: Logger, options: Runti
     await db.destroy();
     throw error;
   }
+}
+
+/** Close what a runtime holds open: the sources' connections, then the database. */
+export async function closeRuntime(rt: Runtime): Promise<void> {
+  for (const binding of rt.sources.values()) await binding.adapter.close?.().catch(() => undefined);
+  await rt.db.destroy();
 }

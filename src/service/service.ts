@@ -11,7 +11,8 @@ import { errorMessage } from '../errors.js';
 import { credentialReport } from './credentials.js';
 import { Deliverer, emptyDeliveryStats, type DeliveryStats } from './deliver.js';
 import { pullSource, type IntakeStats } from './intake.js';
-import type { Runtime } from './runtime.js';
+import { encodeWatermark } from '../sources/watermark.js';
+import { closeRuntime, type Runtime } from './runtime.js';
 import { collectSummary, formatSummary, type Summary } from './summary.js';
 
 export interface SyncResult {
@@ -118,6 +119,22 @@ export class Service {
         { name: `source:${name}`, noOverlap: true, timezone: rt.config.raw.service.timezone },
       );
       this.tasks.push(task);
+      const src = binding.config.config;
+      if (src.type !== 'file' && src.recheck_days > 0) {
+        // Edits that did not move the shop's modification date are caught by re-reading the last days.
+        const sweep = schedule(
+          src.recheck_schedule,
+          () =>
+            this.enqueue(`re-check of ${name}`, async () => {
+              const since = new Date(Date.now() - src.recheck_days * DAY_MS).toISOString();
+              const intake = await pullSource(rt, name, { signal: this.abort.signal, recheckFrom: encodeWatermark({ updatedAt: since, id: '' }) });
+              rt.logger.info(`${name}: re-check of ${src.recheck_days} day(s): ${intake.read} read, ${intake.booked} booked, ${intake.quarantined} quarantined`, { source: name });
+              await this.deliverer.drain();
+            }),
+          { name: `recheck:${name}`, noOverlap: true, timezone: rt.config.raw.service.timezone },
+        );
+        this.tasks.push(sweep);
+      }
     }
 
     // Retries come due between source ticks; poll for them.
@@ -168,7 +185,7 @@ export class Service {
       const deadline = Date.now() + rt.config.raw.service.shutdown_grace_seconds * 1000;
       await this.deliverer.settle(deadline - Date.now());
       await Promise.race([this.chain, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
-      await rt.db.destroy();
+      await closeRuntime(rt);
       rt.logger.info('kontor stopped');
       this.resolveDone();
     })();

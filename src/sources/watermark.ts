@@ -40,7 +40,8 @@ export function decodeWatermark(cursor: string | null): Watermark | null {
   if (!cursor) return null;
   const bar = cursor.indexOf('|');
   const updatedAt = bar < 0 ? cursor : cursor.slice(0, bar);
-  if (Number.isNaN(Date.parse(updatedAt))) return null;
+  // Anything else (a file source's cursor, say) is not a watermark: start from the beginning.
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(updatedAt) || Number.isNaN(Date.parse(updatedAt))) return null;
   return { updatedAt: new Date(updatedAt).toISOString(), id: bar < 0 ? '' : cursor.slice(bar + 1) };
 }
 
@@ -76,8 +77,15 @@ export interface StampedRecord {
 export async function* withCheckpoints(records: AsyncIterable<StampedRecord>, cursor: string | null, window: PullWindow): AsyncIterable<SourceRecord> {
   let high = decodeWatermark(cursor);
   for await (const { record, updatedAt } of records) {
-    if (updatedAt > window.until) continue;
-    const mark = { updatedAt, id: record.id };
+    // Compare instants, not strings: "…:05Z" and "…:05.123Z" order wrongly as text.
+    const at = Date.parse(updatedAt);
+    // A record without a readable date (it is quarantined with its read error) never moves the cursor.
+    if (Number.isNaN(at)) {
+      yield record;
+      continue;
+    }
+    if (at > Date.parse(window.until)) continue;
+    const mark = { updatedAt: new Date(at).toISOString(), id: record.id };
     if (!high || compareWatermarks(mark, high) > 0) {
       high = mark;
       yield { ...record, checkpoint: encodeWatermark(mark) };
