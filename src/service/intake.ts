@@ -6,12 +6,12 @@
 import type { Knex } from 'knex';
 import { BooksError, type BookDocument } from '../books/index.js';
 import { sha256 } from '../db/hash.js';
-import { RecordError } from '../errors.js';
+import { errorMessage, RecordError } from '../errors.js';
 import { mapOrder, NO_HISTORY, type BookedHistory, type MapOutcome } from '../mapping/map-order.js';
 import { storedHistory } from './history.js';
 import { enqueueEntry, storeDocument } from '../outbox/enqueue.js';
 import type { CanonicalOrder } from '../sources/order.js';
-import type { SourceRecord } from '../sources/types.js';
+import type { SettleOutcome, SourceRecord } from '../sources/types.js';
 import { readCursor, saveCursor } from '../store/cursors.js';
 import { isHeldBack, quarantineRecord, resolveQuarantine } from '../store/quarantine.js';
 import { hasSnapshot, insertSnapshot } from '../store/snapshots.js';
@@ -40,6 +40,11 @@ export interface IntakeOptions {
   window?: PullWindow;
   /** Stop between records once aborted (shutdown). */
   signal?: AbortSignal;
+  /**
+   * A re-check sweep: read from this cursor (a watermark days back) instead of the stored one,
+   * and leave the stored cursor where it is.
+   */
+  recheckFrom?: string;
 }
 
 export type RecordOutcome = 'booked' | 'unchanged' | 'skipped' | 'quarantined' | 'outside-window';
@@ -53,16 +58,28 @@ export async function pullSource(rt: Runtime, sourceName: string, options: Intak
   if (!binding) throw new Error(`unknown source ${sourceName}`);
   const stats = emptyStats(sourceName);
   const log = rt.logger.child({ source: sourceName });
-  const cursor = options.window ? null : await readCursor(rt.db, sourceName);
+  const cursor = options.window ? null : (options.recheckFrom ?? (await readCursor(rt.db, sourceName)));
+  // The records since the last checkpoint that stay in the quarantine, for the adapter's settle().
+  let failed: SettleOutcome['failed'] = [];
   for await (const record of binding.adapter.pull({ cursor })) {
     if (options.signal?.aborted) break;
     stats.read++;
-    const { outcome, documents } = await takeIn(rt, binding, record, options);
+    const { outcome, documents, failure } = await takeIn(rt, binding, record, options);
+    if (failure !== undefined) failed.push({ id: record.id, origin: record.origin, reason: failure });
     stats.documents += documents;
     if (outcome === 'outside-window') stats.read--;
     else stats[outcome]++;
     if (outcome === 'booked') log.debug(`order ${record.id} booked`, { order: record.id });
-    if (record.checkpoint && !options.window) await saveCursor(rt.db, sourceName, record.checkpoint);
+    if (record.checkpoint && !options.window && !options.recheckFrom) {
+      await saveCursor(rt.db, sourceName, record.checkpoint);
+      // After the cursor: a crash before the adapter settles reads these records again (de-duplicated).
+      try {
+        await binding.adapter.settle?.(record.checkpoint, { failed });
+      } catch (error) {
+        log.warn(`${sourceName}: stored up to ${record.checkpoint}, but settling it failed (tried again on the next pull): ${errorMessage(error)}`);
+      }
+    }
+    if (record.checkpoint) failed = [];
   }
   return stats;
 }
@@ -121,21 +138,23 @@ export async function takeIn(
   binding: SourceBinding,
   record: SourceRecord,
   options: IntakeOptions = {},
-): Promise<{ outcome: RecordOutcome; documents: number }> {
+): Promise<{ outcome: RecordOutcome; documents: number; failure?: string }> {
   const result = (outcome: RecordOutcome, documents = 0) => ({ outcome, documents });
   const source = binding.config.name;
   const contentHash = sha256(record.raw);
   const log = rt.logger.child({ source, order: record.id });
 
-  if ((await hasSnapshot(rt.db, source, record.id, contentHash)) || (await isHeldBack(rt.db, source, record.id, contentHash))) {
-    return result('unchanged');
+  if (await hasSnapshot(rt.db, source, record.id, contentHash)) return result('unchanged');
+  if (await isHeldBack(rt.db, source, record.id, contentHash)) {
+    // Seen before and still in the quarantine (not dismissed): it has not gone through.
+    const open = await openQuarantineReason(rt.db, source, record.id, contentHash);
+    return open === null ? result('unchanged') : { ...result('unchanged'), failure: open };
   }
 
   const mapped = await mapRecord(binding, record, options.window, storedHistory(rt.db, source));
   if (mapped.kind === 'outside-window') return result('outside-window');
   if (mapped.kind === 'failed') {
-    await quarantine(rt, source, record, contentHash, mapped.error);
-    return result('quarantined');
+    return { ...result('quarantined'), failure: await quarantine(rt, source, record, contentHash, mapped.error) };
   }
 
   try {
@@ -154,8 +173,7 @@ export async function takeIn(
     return created > 0 ? result('booked', created) : result('unchanged');
   } catch (error) {
     if (!(error instanceof RecordError)) throw error;
-    await quarantine(rt, source, record, contentHash, error);
-    return result('quarantined');
+    return { ...result('quarantined'), failure: await quarantine(rt, source, record, contentHash, error) };
   }
 }
 
@@ -185,11 +203,21 @@ async function enqueueOrder(trx: Knex, binding: SourceBinding, snapshotId: numbe
   return created;
 }
 
-async function quarantine(rt: Runtime, source: string, record: SourceRecord, contentHash: string, error: RecordError | BooksError): Promise<void> {
+/** Quarantine a record; answers the reason as shown (`field: reason`). */
+async function quarantine(rt: Runtime, source: string, record: SourceRecord, contentHash: string, error: RecordError | BooksError): Promise<string> {
   const field = error instanceof RecordError ? error.field : undefined;
   const reason = error instanceof RecordError ? error.reason : error.message;
   await quarantineRecord(rt.db, { source, recordId: record.id, contentHash, reason, field, origin: record.origin, raw: record.raw });
   rt.logger.child({ source, order: record.id }).warn(`order ${record.id} quarantined (${record.origin}): ${field ? `${field}: ` : ''}${reason}`);
+  return `${field ? `${field}: ` : ''}${reason}`;
+}
+
+/** The reason of this content's open quarantine entry, or null (none, or dismissed by an operator). */
+async function openQuarantineReason(db: Knex, source: string, recordId: string, contentHash: string): Promise<string | null> {
+  const row = (await db('quarantine').where({ source, record_id: recordId, content_hash: contentHash }).whereNull('resolved_at').first('reason', 'field')) as
+    | { reason: string; field: string | null }
+    | undefined;
+  return row ? `${row.field ? `${row.field}: ` : ''}${row.reason} (still in the quarantine)` : null;
 }
 
 async function lastEntryOf(db: Knex, source: string, subject: string, target: string): Promise<number | null> {

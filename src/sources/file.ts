@@ -6,8 +6,15 @@
  * Cursor: `<mtime ms>|<file name>` of the last file read completely. Files are read in
  * (mtime, name) order, so a file dropped or rewritten later is picked up on the next pull.
  * Write files atomically (write elsewhere, then rename into the folder).
+ *
+ * With `moveProcessed`, the folder is an inbox: every file in it is read on each pull (the
+ * cursor skips nothing, so a file dropped with an old mtime is not missed), and once all of a
+ * file's records are stored and the cursor saved, `settle` moves it to the done folder, or to
+ * the failed folder with `<name>.reason.txt` when any of its records stayed in the quarantine.
+ * A crash before the move reads the file again; intake recognises its records by content hash.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import path from 'node:path';
 import { parseCsvOrders } from './csv-order.js';
@@ -15,7 +22,7 @@ import { parseShopifyOrder } from './shopify-order.js';
 import { parseShopwareOrder } from './shopware-order.js';
 import { parseWooCommerceOrder } from './woocommerce-order.js';
 import type { CanonicalOrder } from './order.js';
-import type { PullOptions, SourceAdapter, SourceRecord } from './types.js';
+import type { PullOptions, SettleOutcome, SourceAdapter, SourceRecord } from './types.js';
 import { RecordError } from '../errors.js';
 
 export interface FileSourceOptions {
@@ -24,6 +31,12 @@ export interface FileSourceOptions {
   /** The folder as configured (`./examples/orders`): record origins are named after it. */
   label: string;
   format: FileFormat;
+  /** Move files once taken in (to `doneFolder`, or `failedFolder` with a reason file); default false. */
+  moveProcessed?: boolean;
+  /** Relative to `folder` (or absolute); default `done`. */
+  doneFolder?: string;
+  /** Relative to `folder` (or absolute); default `failed`. */
+  failedFolder?: string;
 }
 
 /** The shop format of the files: each shop's own order JSON, or kontor's CSV (docs/sources/csv.md). */
@@ -45,6 +58,52 @@ const CSV_FILE = /\.csv$/i;
 
 function checkpointOf(entry: FileEntry): string {
   return `${String(entry.mtimeMs).padStart(15, '0')}|${entry.name}`;
+}
+
+function entryOf(checkpoint: string): FileEntry | null {
+  const bar = checkpoint.indexOf('|');
+  const mtimeMs = Number(checkpoint.slice(0, bar));
+  return bar > 0 && Number.isInteger(mtimeMs) ? { mtimeMs, name: checkpoint.slice(bar + 1) } : null;
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | null)?.code;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/**
+ * A name in `dir` for `name` that is not taken: the name itself, else with a UTC timestamp
+ * before the extension (`orders.20260301T120000123Z.json`), else with a counter after it.
+ */
+async function freeName(dir: string, name: string, now: Date): Promise<string> {
+  if (!(await exists(path.join(dir, name)))) return name;
+  const ext = path.extname(name);
+  const base = ext ? name.slice(0, -ext.length) : name;
+  const stamp = now.toISOString().replace(/[-:.]/g, '');
+  for (let i = 0; ; i++) {
+    const candidate = `${base}.${stamp}${i > 0 ? `-${i}` : ''}${ext}`;
+    if (!(await exists(path.join(dir, candidate)))) return candidate;
+  }
+}
+
+/** Rename, or copy and delete when the target folder is on another file system. */
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (error) {
+    if (errorCode(error) !== 'EXDEV') throw error;
+    await copyFile(from, to, fsConstants.COPYFILE_EXCL);
+    await unlink(from);
+  }
 }
 
 /**
@@ -104,24 +163,52 @@ export class FileSource implements SourceAdapter {
   private readonly folder: string;
   private readonly label: string;
   private readonly format: FileFormat;
+  /** Where processed files go, when they are moved. */
+  private readonly moves: { done: string; failed: string } | null;
+  /** For tests: the clock of reason files and name-clash suffixes. */
+  now: () => Date = () => new Date();
 
   constructor(options: FileSourceOptions) {
     this.name = options.name;
     this.folder = options.folder;
     this.label = options.label;
     this.format = options.format;
+    this.moves = options.moveProcessed
+      ? { done: path.resolve(this.folder, options.doneFolder ?? 'done'), failed: path.resolve(this.folder, options.failedFolder ?? 'failed') }
+      : null;
+    for (const dir of Object.values(this.moves ?? {})) {
+      if (dir === path.resolve(this.folder)) throw new Error(`source ${this.name}: the folder for processed files must not be the source folder itself`);
+    }
   }
 
   describe(): Record<string, unknown> {
-    return { type: this.type, folder: this.label, format: this.format };
+    const moves = this.moves ? { done: this.shown(this.moves.done), failed: this.shown(this.moves.failed) } : {};
+    return { type: this.type, folder: this.label, format: this.format, ...moves };
+  }
+
+  /** A folder as people see it: relative to the source folder's label when inside it. */
+  private shown(dir: string): string {
+    const rel = path.relative(this.folder, dir);
+    return rel.startsWith('..') || path.isAbsolute(rel) ? dir : path.posix.join(this.label.split(path.sep).join('/'), rel.split(path.sep).join('/'));
   }
 
   private async files(): Promise<FileEntry[]> {
     const pattern = this.format === 'csv' ? CSV_FILE : JSON_FILE;
-    const names = (await readdir(this.folder)).filter((n) => pattern.test(n));
-    const entries = await Promise.all(
-      names.map(async (name) => ({ name, mtimeMs: Math.floor((await stat(path.join(this.folder, name))).mtimeMs) })),
-    );
+    // Files only: the done and failed folders (and any other folder) are never read.
+    const names = (await readdir(this.folder, { withFileTypes: true })).filter((d) => !d.isDirectory() && pattern.test(d.name)).map((d) => d.name);
+    const entries = (
+      await Promise.all(
+        names.map(async (name) => {
+          try {
+            return { name, mtimeMs: Math.floor((await stat(path.join(this.folder, name))).mtimeMs) };
+          } catch (error) {
+            // Gone since the listing (moved by another kontor process, or by hand).
+            if (errorCode(error) === 'ENOENT') return null;
+            throw error;
+          }
+        }),
+      )
+    ).filter((e): e is FileEntry => e !== null);
     return entries.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -151,12 +238,60 @@ export class FileSource implements SourceAdapter {
   async *pull({ cursor }: PullOptions): AsyncIterable<SourceRecord> {
     for (const entry of await this.files()) {
       const checkpoint = checkpointOf(entry);
-      if (cursor !== null && checkpoint <= cursor) continue;
-      const records = await this.read(entry);
+      // Moving files away marks them processed: then whatever is in the folder is still to do.
+      if (cursor !== null && checkpoint <= cursor && !this.moves) continue;
+      let records: SourceRecord[];
+      try {
+        records = await this.read(entry);
+      } catch (error) {
+        if (errorCode(error) === 'ENOENT') continue;
+        throw error;
+      }
       for (let i = 0; i < records.length; i++) {
         yield i === records.length - 1 ? { ...records[i]!, checkpoint } : records[i]!;
       }
     }
+  }
+
+  /**
+   * Move the file of a checkpoint away, once its records are stored and the cursor saved: to the
+   * failed folder with a reason file when any record stayed in the quarantine, else to done.
+   * A file that changed since it was read stays: its new content is read on the next pull.
+   */
+  async settle(checkpoint: string, outcome: SettleOutcome): Promise<void> {
+    const entry = entryOf(checkpoint);
+    if (!this.moves || !entry) return;
+    const from = path.join(this.folder, entry.name);
+    let mtimeMs: number;
+    try {
+      mtimeMs = Math.floor((await stat(from)).mtimeMs);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return;
+      throw error;
+    }
+    if (mtimeMs !== entry.mtimeMs) return;
+    const failed = outcome.failed.length > 0;
+    const dir = failed ? this.moves.failed : this.moves.done;
+    const now = this.now();
+    await mkdir(dir, { recursive: true });
+    const target = await freeName(dir, entry.name, now);
+    // The reason first: a crash in between leaves the file to be read again, not a file without its reason.
+    if (failed) await writeFile(path.join(dir, `${target}.reason.txt`), this.reasonText(entry.name, target, outcome, now));
+    await moveFile(from, path.join(dir, target));
+  }
+
+  private reasonText(name: string, target: string, outcome: SettleOutcome, now: Date): string {
+    const n = outcome.failed.length;
+    return [
+      `${path.posix.join(this.label.split(path.sep).join('/'), name)}: ${n} record${n === 1 ? '' : 's'} not taken in (source ${this.name}, ${now.toISOString()}).`,
+      `The file was moved here as ${target}; its other records, if any, were taken in.`,
+      `The failed records are in the quarantine ("kontor quarantine list"): replay them after fixing the mapping`,
+      `("kontor quarantine replay"), or put a corrected file back into the source folder.`,
+      '',
+      // A reason that already names its place (`file:line:col: invalid JSON`) is not prefixed again.
+      ...outcome.failed.map((f) => (f.reason.startsWith(f.origin) ? f.reason : `${f.origin}: ${f.reason}`)),
+      '',
+    ].join('\n');
   }
 
   async fetch(id: string): Promise<SourceRecord | null> {

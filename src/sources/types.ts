@@ -31,6 +31,11 @@ export interface PullOptions {
   cursor: string | null;
 }
 
+/** The records of one checkpoint that did not go through (see SourceAdapter.settle). */
+export interface SettleOutcome {
+  failed: { id: string; origin: string; reason: string }[];
+}
+
 export interface SourceAdapter {
   readonly name: string;
   readonly type: string;
@@ -41,6 +46,16 @@ export interface SourceAdapter {
   fetch(id: string): Promise<SourceRecord | null>;
   /** Turn a record into the canonical order; throws RecordError naming the field. */
   parse(record: SourceRecord): CanonicalOrder;
+  /**
+   * Told, right after a checkpoint is saved, how the records since the previous checkpoint
+   * fared: `failed` lists those left in the quarantine (unreadable, unmappable, or still held
+   * back there). The file source moves a processed file to done/ or failed/ here. Not called
+   * during backfills and re-checks (no checkpoint is saved then). A crash can come between the
+   * saved checkpoint and this call, so an adapter must not depend on it having run (the file
+   * source reads every file still in its folder, and so settles such a file on the next pull).
+   * An error thrown here is logged as a warning; the pull goes on.
+   */
+  settle?(checkpoint: string, outcome: SettleOutcome): Promise<void>;
   /** Release connections; the service calls it on shutdown. */
   close?(): Promise<void>;
 }
