@@ -13,3 +13,15 @@ export function lcg(seed: number): () => number {
 export function intIn(next: () => number, lo: number, hi: number): number {
   return lo + Math.floor(next() * (hi - lo + 1));
 }
+
+/** mulberry32: a small, fast, well-mixed 32-bit generator yielding numbers in [0, 1); the emulators' shops and the benchmark's orders. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -19,8 +19,9 @@ export interface ShopEmulator {
   readonly url: string;
   /**
    * Add n valid orders (ids continue from the last one), each reconciling exactly (Σ lines +
-   * tax = total) in CHF with the Swiss rates 8.1 % and 2.6 %, status billable for the shipped
-   * mapping of that shop, updated-at spread over the past days.
+   * tax = total) in the currency and VAT rates of that shop's shipped mapping (WooCommerce and
+   * Shopware: CHF at 8.1 % and 2.6 %; Shopify: SEK at 25 % and 12 %), status billable for it,
+   * updated-at spread over the past days.
    */
   seed(n: number, options?: SeedOptions): void;
   /** Change an order (a line's quantity and the totals, consistently) and set its updated-at to now. */
