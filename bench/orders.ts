@@ -17,17 +17,9 @@
 import { add, minor, sub, sum, times, vatFromGross, vatFromNet, vatRate, type Minor, type VatRate } from '../src/books/index.js';
 import type { CanonicalOrder, OrderAddress, OrderLine, OrderPayment, OrderRefund, OrderRefundLine } from '../src/sources/order.js';
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; yields numbers in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../test/random.js';
+
+export { mulberry32 };
 
 class Random {
   constructor(readonly next: () => number) {}

@@ -4,5 +4,6 @@
  */
 import type { Figure } from '../harness.js';
 import { mappingFigure } from './mapping.js';
+import { pullFigure } from './pull.js';
 
-export const FIGURES: readonly Figure[] = [mappingFigure];
+export const FIGURES: readonly Figure[] = [mappingFigure, pullFigure];
