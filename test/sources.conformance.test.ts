@@ -91,7 +91,7 @@ async function expectExactlyOnce(db: Runtime['db'], adapter: SourceAdapter, emul
   }
 }
 
-describe.each(SUBJECTS)('source conformance: $kind', (subject) => {
+describe.each(SUBJECTS)('source conformance: $name', (subject) => {
   it('pages through several pages while orders change and shift between pages, and loses none', async () => {
     const emulator = await emulatorOf(subject);
     emulator.seed(120);

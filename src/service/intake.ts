@@ -12,6 +12,7 @@ import { storedHistory } from './history.js';
 import { enqueueEntry, storeDocument } from '../outbox/enqueue.js';
 import type { CanonicalOrder } from '../sources/order.js';
 import type { SettleOutcome, SourceRecord } from '../sources/types.js';
+import { encodeWatermark } from '../sources/watermark.js';
 import { readCursor, saveCursor } from '../store/cursors.js';
 import { isHeldBack, quarantineRecord, resolveQuarantine } from '../store/quarantine.js';
 import { hasSnapshot, insertSnapshot } from '../store/snapshots.js';
@@ -58,7 +59,9 @@ export async function pullSource(rt: Runtime, sourceName: string, options: Intak
   if (!binding) throw new Error(`unknown source ${sourceName}`);
   const stats = emptyStats(sourceName);
   const log = rt.logger.child({ source: sourceName });
-  const cursor = options.window ? null : (options.recheckFrom ?? (await readCursor(rt.db, sourceName)));
+  // A backfill reads from the start of its window: an order created then was updated no earlier.
+  const fromWindow = options.window && binding.config.config.type !== 'file' ? encodeWatermark({ updatedAt: new Date(options.window.from).toISOString(), id: '' }) : null;
+  const cursor = options.window ? fromWindow : (options.recheckFrom ?? (await readCursor(rt.db, sourceName)));
   // The records since the last checkpoint that stay in the quarantine, for the adapter's settle().
   let failed: SettleOutcome['failed'] = [];
   for await (const record of binding.adapter.pull({ cursor })) {

@@ -40,6 +40,8 @@ export interface ShopEmulator {
 
 export interface ConformanceSubject {
   kind: ShopKind;
+  /** How the suite names it, when one shop is read in more than one way. */
+  name?: string;
   start(): Promise<ShopEmulator>;
   /**
    * The source's block in config.yaml for this emulator (type, base_url, credentials, page_size

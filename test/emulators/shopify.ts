@@ -1297,3 +1297,10 @@ export const shopifySubject: ConformanceSubject = {
     `    type: shopify\n    base_url: ${emulator.url}\n    access_token: ${SHOPIFY_TOKEN}\n    page_size: ${pageSize}\n    lag_seconds: 0\n`,
   mapping: 'shopify-se-billecta.yaml',
 };
+
+/** The same shop read through the legacy REST Admin API. */
+export const shopifyRestSubject: ConformanceSubject = {
+  ...shopifySubject,
+  name: 'shopify (REST)',
+  sourceYaml: (emulator, pageSize) => `${shopifySubject.sourceYaml(emulator, pageSize)}    api: rest\n`,
+};
