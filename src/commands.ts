@@ -26,9 +26,10 @@ import { mappingJsonSchema } from './mapping/json-schema.js';
 import { displayPath } from './config/yaml.js';
 import { checkAgainstChart, inspectMapping, loadMapping, type ChartAccount } from './mapping/load.js';
 import { previewRecords } from './service/preview.js';
-import { FileSource, recordsOfText } from './sources/file.js';
+import { ENVELOPES, FileSource, recordsOfText } from './sources/file.js';
 import { Service, syncOnce } from './service/service.js';
 import { collectSummary, formatBalances, formatSummary, money } from './service/summary.js';
+import { startRunMyAccounts, type RmaChartAccount, type RmaEmulator, type RmaPartMaster } from './targets/runmyaccounts/emulator.js';
 
 let redactor = new Redactor([]);
 const print = (text: string) => process.stdout.write(`${redactor.text(text)}\n`);
@@ -210,7 +211,8 @@ export function buildProgram(): Command {
         } catch (error) {
           throw new UsageError(`cannot read --order ${file}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
         }
-        const all = adapter instanceof FileSource ? adapter.recordsOfFile(file, text) : recordsOfText(file, text, /\.jsonl$/i.test(file));
+        // An order saved from a shop's API keeps its envelope ({"order": …}); read it as that shop's file source would.
+        const all = adapter instanceof FileSource ? adapter.recordsOfFile(file, text) : recordsOfText(file, text, /\.jsonl$/i.test(file), source.config.type === 'file' ? [] : ENVELOPES[source.config.type]);
         const found = opts.id === undefined || all.length <= 1 ? all : all.filter((r) => r.id === opts.id);
         if (found.length !== 1) {
           throw new UsageError(
@@ -569,6 +571,85 @@ export function buildProgram(): Command {
         print(`replayed ${rows.length}, ${stillBroken} still quarantined; delivered ${delivery.delivered}`);
         if (stillBroken > 0) process.exitCode = 1;
       });
+    });
+
+  // kontor sandbox: a local emulator of a target's API (issue #6), in the foreground until Ctrl-C.
+  program
+    .command('sandbox')
+    .description('run a local emulator of a target API (runmyaccounts) for tests, benchmarks and integrators, until Ctrl-C')
+    .argument('<target>', 'the API to emulate: runmyaccounts')
+    .option('--port <port>', 'TCP port on 127.0.0.1 (0: any free port)', '4850')
+    .option('--mandant <name>', 'mandant (client) name; repeat for several', (value: string, all: string[]) => [...all, value], [] as string[])
+    .option('--key <key>', 'the API key to accept (default: a generated one, printed)')
+    .option('--latency <ms>', 'delay every request by MS milliseconds')
+    .option('--error-rate <share>', 'answer this share (0 to 1) of requests with 500')
+    .option('--throttle <n>', 'answer the first N requests with 429 and Retry-After')
+    .option('--retry-after <seconds>', 'the Retry-After of a 429 (default 1)')
+    .option('--drop-after-commit <n>', 'commit the first N writes, then drop their connection without an answer')
+    .option('--parts <file>', 'JSON file with the part master: [{"partnumber", "income_accno", "tax_accnos", "sellprice", "unit", "description"}]')
+    .option('--accounts <file>', 'JSON file with accounts to add to the chart: [{"accno", "description", "category", "link"}]')
+    .option('--quiet', 'do not log each request on stderr')
+    .action(async (target: string, opts: { port: string; mandant: string[]; key?: string; latency?: string; errorRate?: string; throttle?: string; retryAfter?: string; dropAfterCommit?: string; parts?: string; accounts?: string; quiet?: boolean }) => {
+      if (target !== 'runmyaccounts') throw new UsageError(`sandbox: "${target}" is not an API kontor emulates (runmyaccounts)`);
+      const count = (value: string | undefined, option: string, max = Number.MAX_SAFE_INTEGER): number | undefined => {
+        if (value === undefined) return undefined;
+        const n = Number(value);
+        if (value.trim() === '' || !Number.isSafeInteger(n) || n < 0 || n > max) throw new UsageError(`${option} "${value}" is not a whole number from 0 to ${max}`);
+        return n;
+      };
+      const errorRate = opts.errorRate === undefined ? undefined : Number(opts.errorRate);
+      if (errorRate !== undefined && (opts.errorRate!.trim() === '' || !(errorRate >= 0 && errorRate <= 1))) throw new UsageError(`--error-rate "${opts.errorRate}" is not a share from 0 to 1`);
+      const jsonList = <T>(file: string | undefined, option: string): T[] | undefined => {
+        if (file === undefined) return undefined;
+        let data: unknown;
+        try {
+          data = JSON.parse(readFileSync(file, 'utf8'));
+        } catch (error) {
+          throw new UsageError(`cannot read ${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
+        }
+        if (!Array.isArray(data)) throw new UsageError(`${option} ${file}: expected a JSON array`);
+        return data as T[];
+      };
+      const faults = {
+        latencyMs: count(opts.latency, '--latency'),
+        errorRate,
+        throttle: count(opts.throttle, '--throttle'),
+        retryAfterSeconds: count(opts.retryAfter, '--retry-after'),
+        dropAfterCommit: count(opts.dropAfterCommit, '--drop-after-commit'),
+      };
+      let emulator: RmaEmulator;
+      try {
+        emulator = await startRunMyAccounts({
+          port: count(opts.port, '--port', 65535),
+          mandants: opts.mandant.length > 0 ? opts.mandant : ['sandbox'],
+          key: opts.key,
+          parts: jsonList<RmaPartMaster>(opts.parts, '--parts'),
+          accounts: jsonList<RmaChartAccount>(opts.accounts, '--accounts'),
+          faults: Object.fromEntries(Object.entries(faults).filter(([, v]) => v !== undefined)),
+          log: opts.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
+        });
+      } catch (error) {
+        if (error instanceof RangeError) throw new UsageError(`sandbox: ${error.message}`);
+        throw error;
+      }
+      const active = Object.entries(emulator.faults).map(([k, v]) => `${k}=${v}`);
+      print(`Run my Accounts sandbox listening on ${emulator.url}`);
+      print(`url:     ${emulator.url}`);
+      for (const m of emulator.mandants) print(`mandant: ${m}  (API ${emulator.apiBase(m)})`);
+      print(`key:     ${emulator.key}  (send it as a Bearer token or as the api_key query parameter)`);
+      print(`faults:  ${active.length > 0 ? active.join(', ') : 'none'}  (change them: POST ${emulator.url}/_control/faults)`);
+      print('Books are kept in memory only. Ctrl-C stops the sandbox.');
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await emulator.close();
+      print(`sandbox stopped after ${emulator.stats.requests} request(s)`);
     });
 
   return program;

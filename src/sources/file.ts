@@ -51,7 +51,7 @@ interface FileEntry {
  * The keys under which a shop's API responses wrap orders (Shopify REST `{"order": …}` and
  * `{"orders": […]}`, Shopware's search `{"data": […]}`): files saved straight from the API read as is.
  */
-const ENVELOPES: Record<Exclude<FileFormat, 'csv'>, readonly string[]> = { woocommerce: [], shopify: ['order', 'orders'], shopware: ['data'] };
+export const ENVELOPES: Record<Exclude<FileFormat, 'csv'>, readonly string[]> = { woocommerce: [], shopify: ['order', 'orders'], shopware: ['data'] };
 
 const JSON_FILE = /\.(json|jsonl)$/i;
 const CSV_FILE = /\.csv$/i;
