@@ -62,12 +62,12 @@ describe('kontor CLI', () => {
       path.join(dir, 'config.yaml'),
       readFileSync(path.join(dir, 'config.yaml'), 'utf8').replace(
         'targets:\n  journal:\n    type: journal',
-        'targets:\n  journal:\n    type: runmyaccounts\n    environment: test\n    mandant: demo\n    credentials:\n      test:\n        api_key: ${RMA_KEY}\n        expires: 2099-01-01',
+        'targets:\n  journal:\n    type: billecta\n    environment: test\n    creditor_public_id: demo\n    credentials:\n      test:\n        api_key: ${RMA_KEY}\n        expires: 2099-01-01',
       ),
     );
     const run = await runCli(['sync', '--once'], { cwd: dir, env: { RMA_KEY: 'k-123456789' } });
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('target "journal": delivery to Run my Accounts is not implemented yet (it arrives with issue #6)');
+    expect(run.stderr).toContain('target "journal": delivery to Billecta is not implemented yet (it arrives with issue #7)');
     expect(existsSync(path.join(dir, 'data')), 'refused before creating the database').toBe(false);
   });
 

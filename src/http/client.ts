@@ -5,6 +5,16 @@
  * header and body timeouts, and no global side effects. (msw intercepts `fetch` and
  * `node:http`, not undici: kontor's HTTP tests run against real servers on loopback.)
  *
+ * Transport (option `transport`): `undici` (default) sends with undici's `request` on the
+ * client's own Agent, as above. `fetch` sends through `globalThis.fetch` instead, looked up at
+ * each request, so that msw (`setupServer` from 'msw/node', which patches the global fetch)
+ * can intercept a client in unit tests. Retries, Retry-After, the rate limit, redaction and the
+ * HTTPS rule are the same for both. What differs: `fetch` has no separate connect, header and
+ * body timers, so `readTimeoutMs` (AbortSignal.timeout) bounds the whole exchange (connect,
+ * headers and body) and `connectTimeoutMs` is not used; redirects are not followed by either
+ * (`redirect: 'manual'`); connections are pooled by Node's global dispatcher. Production code
+ * keeps the default.
+ *
  * - HTTPS only, except to loopback (emulators, local tests).
  * - Retries 429, 5xx and network failures of idempotent requests with exponential backoff and
  *   full jitter, honouring `Retry-After` (seconds or an HTTP date), up to `retries` times.
@@ -63,6 +73,20 @@ export interface HttpClientOptions {
   now?: () => number;
   /** Told about each retry, already redacted. */
   onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+  /**
+   * How requests go out: `undici` (default) on the client's own undici Agent, or `fetch`
+   * through `globalThis.fetch` (for msw unit tests; see the header comment for what differs).
+   */
+  transport?: HttpTransport;
+}
+
+export type HttpTransport = 'undici' | 'fetch';
+
+/** One request and response on the wire, before any status handling. */
+interface Exchange {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
 }
 
 /** Why a request failed, redacted, with whether trying again later may help. */
@@ -173,7 +197,11 @@ function headerRecord(headers: Dispatcher.ResponseData['headers']): Record<strin
 
 export class HttpClient {
   readonly name: string;
-  private readonly agent: Agent;
+  readonly transport: HttpTransport;
+  /** Created on first use by the undici transport only. */
+  private agent: Agent | null = null;
+  private readonly connectTimeoutMs: number;
+  private readonly readTimeoutMs: number;
   private readonly redactor: Redactor;
   private readonly retries: number;
   private readonly throttleRetries: number;
@@ -188,8 +216,9 @@ export class HttpClient {
 
   constructor(options: HttpClientOptions) {
     this.name = options.name;
-    const readTimeout = options.readTimeoutMs ?? 30_000;
-    this.agent = new Agent({ connect: { timeout: options.connectTimeoutMs ?? 10_000 }, headersTimeout: readTimeout, bodyTimeout: readTimeout, keepAliveTimeout: 10_000 });
+    this.transport = options.transport ?? 'undici';
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.readTimeoutMs = options.readTimeoutMs ?? 30_000;
     this.secrets = [...(options.secrets ?? [])];
     this.redactor = new Redactor(this.secrets);
     this.retries = options.retries ?? 4;
@@ -230,31 +259,27 @@ export class HttpClient {
       if (this.bucket) await this.bucket.take();
       let failure: { reason: string; status: number | null; retryAfter: number | null; body: string };
       try {
-        const res = await undiciRequest(url, { method: req.method, headers, body: body ?? null, dispatcher: this.agent });
-        const text = await res.body.text();
-        // undici returns the connection to its pool only just after the body's end: without this
-        // turn of the event loop, the caller's next request (the next page) finds it busy and
-        // opens a second connection.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        const resHeaders = headerRecord(res.headers);
-        if (res.statusCode < 400) {
+        const res = this.transport === 'fetch' ? await this.viaFetch(url, req.method, headers, body) : await this.viaUndici(url, req.method, headers, body);
+        const { text } = res;
+        const resHeaders = res.headers;
+        if (res.status < 400) {
           return {
-            status: res.statusCode,
+            status: res.status,
             headers: resHeaders,
             text,
             json: <T>() => {
               try {
                 return JSON.parse(text) as T;
               } catch {
-                throw new HttpError(`${this.name}: ${req.method} ${shown}: the response is not JSON: ${redactor.text(text.slice(0, 200))}`, res.statusCode, false);
+                throw new HttpError(`${this.name}: ${req.method} ${shown}: the response is not JSON: ${redactor.text(text.slice(0, 200))}`, res.status, false);
               }
             },
           };
         }
-        const retriable = res.statusCode === 429 || res.statusCode >= 500;
-        failure = { reason: `HTTP ${res.statusCode}`, status: res.statusCode, retryAfter: retryAfterMs(resHeaders['retry-after'], this.now()), body: redactor.text(text.slice(0, 2000)) };
+        const retriable = res.status === 429 || res.status >= 500;
+        failure = { reason: `HTTP ${res.status}`, status: res.status, retryAfter: retryAfterMs(resHeaders['retry-after'], this.now()), body: redactor.text(text.slice(0, 2000)) };
         if (!retriable) {
-          throw new HttpError(`${this.name}: ${req.method} ${shown}: HTTP ${res.statusCode}${failure.body ? `: ${failure.body.slice(0, 300)}` : ''}`, res.statusCode, false, failure.body);
+          throw new HttpError(`${this.name}: ${req.method} ${shown}: HTTP ${res.status}${failure.body ? `: ${failure.body.slice(0, 300)}` : ''}`, res.status, false, failure.body);
         }
       } catch (error) {
         if (error instanceof HttpError) throw error;
@@ -277,8 +302,38 @@ export class HttpClient {
     }
   }
 
+  private async viaUndici(url: URL, method: HttpMethod, headers: Record<string, string>, body: string | undefined): Promise<Exchange> {
+    this.agent ??= new Agent({ connect: { timeout: this.connectTimeoutMs }, headersTimeout: this.readTimeoutMs, bodyTimeout: this.readTimeoutMs, keepAliveTimeout: 10_000 });
+    const res = await undiciRequest(url, { method, headers, body: body ?? null, dispatcher: this.agent });
+    const text = await res.body.text();
+    // undici returns the connection to its pool only just after the body's end: without this
+    // turn of the event loop, the caller's next request (the next page) finds it busy and
+    // opens a second connection.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return { status: res.statusCode, headers: headerRecord(res.headers), text };
+  }
+
+  /** The `fetch` transport: the global fetch, looked up now (msw replaces it), one deadline for the whole exchange. */
+  private async viaFetch(url: URL, method: HttpMethod, headers: Record<string, string>, body: string | undefined): Promise<Exchange> {
+    const signal = AbortSignal.timeout(this.readTimeoutMs);
+    try {
+      const res = await globalThis.fetch(url, { method, headers, body: body ?? null, signal, redirect: 'manual' });
+      const text = await res.text();
+      const out: Record<string, string> = {};
+      res.headers.forEach((value, name) => (out[name.toLowerCase()] = value));
+      return { status: res.status, headers: out, text };
+    } catch (error) {
+      if (signal.aborted || (error instanceof Error && error.name === 'TimeoutError')) {
+        throw Object.assign(new Error(`no complete response within ${this.readTimeoutMs} ms`), { code: 'ETIMEDOUT' });
+      }
+      // fetch reports every network failure as TypeError("fetch failed"); the reason is its cause.
+      const cause = error instanceof Error ? (error as { cause?: unknown }).cause : undefined;
+      throw cause instanceof Error ? cause : error;
+    }
+  }
+
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.agent?.close();
   }
 }
 

@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import type { Config, ResolvedSource, ResolvedTarget } from '../config/load.js';
 import { openDatabase } from '../db/connect.js';
 import { migrateLatest } from '../db/migrate.js';
-import { NotImplementedError } from '../errors.js';
+import { ConfigError, NotImplementedError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { loadMapping, type Mapping } from '../mapping/load.js';
@@ -17,6 +17,8 @@ import { WooCommerceSource } from '../sources/woocommerce.js';
 import { HttpClient } from '../http/client.js';
 import type { SourceAdapter } from '../sources/types.js';
 import { JournalTarget } from '../targets/journal.js';
+import { RunMyAccountsClient } from '../targets/runmyaccounts/client.js';
+import { RunMyAccountsTarget } from '../targets/runmyaccounts/target.js';
 import type { TargetAdapter } from '../targets/types.js';
 
 export interface SourceBinding {
@@ -56,21 +58,32 @@ export function createSource(source: ResolvedSource, secrets: Iterable<string> =
   }
 }
 
-/** Throws for target types this build accepts in config.yaml but cannot deliver to yet. */
+/** Throws for target types this build accepts in config.yaml but cannot deliver to yet, and for a remote target without its key. */
 export function assertDeliverable(target: ResolvedTarget): void {
   switch (target.config.type) {
     case 'journal':
       return;
     case 'runmyaccounts':
-      throw new NotImplementedError(`target "${target.name}": delivery to Run my Accounts`, 'it arrives with issue #6');
+      // The credential set of the environment in use; `api_key_file:` arrives here as `api_key`.
+      if (!target.config.credentials[target.environment]?.api_key) {
+        throw new ConfigError([{ message: `target "${target.name}": no api_key (or api_key_file) in its ${target.environment} credentials` }]);
+      }
+      return;
     case 'billecta':
       throw new NotImplementedError(`target "${target.name}": delivery to Billecta`, 'it arrives with issue #7');
   }
 }
 
-export function createTarget(target: ResolvedTarget, db: Knex): TargetAdapter {
+export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger): TargetAdapter {
   assertDeliverable(target);
-  return new JournalTarget(target.name, db, target.config.transfer_account);
+  const c = target.config;
+  if (c.type === 'runmyaccounts') {
+    const apiKey = c.credentials[target.environment]!.api_key!;
+    const log = logger?.child({ target: target.name });
+    const client = new RunMyAccountsClient({ name: target.name, baseUrl: target.baseUrl!, mandant: c.mandant, apiKey, ...(log ? { log } : {}) });
+    return new RunMyAccountsTarget({ name: target.name, client, requests: { mandant: c.mandant }, transferAccount: c.transfer_account, ...(log ? { log } : {}) });
+  }
+  return new JournalTarget(target.name, db, c.transfer_account);
 }
 
 /** Mappings of every source, loaded and checked (ConfigError on the first broken file). */
@@ -94,7 +107,7 @@ export async function openRuntime(config: Config, logger: Logger, options: Runti
       const { applied } = await migrateLatest(db);
       if (applied.length > 0) logger.info(`database migrated: ${applied.join(', ')}`);
     }
-    const targets = new Map(config.targets.map((t) => [t.name, createTarget(t, db)]));
+    const targets = new Map(config.targets.map((t) => [t.name, createTarget(t, db, logger)]));
     const sources = new Map(
       config.sources.map((s) => [s.name, { config: s, adapter: createSource(s, config.secrets), mapping: mappings.get(s.name)! }]),
     );
