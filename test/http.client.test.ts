@@ -434,3 +434,26 @@ describe('keep-alive', () => {
     expect(s.connections()).toBe(1);
   });
 });
+
+describe('a Retry-After longer than the client will wait', () => {
+  it('ends the request at once, retriably, naming the wait instead of holding the run', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(429, { 'retry-after': '3600' });
+      res.end('slow down');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
+    const sleeps: number[] = [];
+    const client = new HttpClient({ name: 'shop', sleep: async (ms) => void sleeps.push(ms), maxRetryAfterMs: 60_000 });
+    try {
+      const error = await client.request({ method: 'GET', url }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(HttpError);
+      expect((error as HttpError).retriable).toBe(true);
+      expect((error as HttpError).message).toContain('asks to wait 3600 s (Retry-After), more than 60 s');
+      expect(sleeps).toEqual([]);
+    } finally {
+      await client.close();
+      server.close();
+    }
+  });
+});

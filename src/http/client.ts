@@ -67,6 +67,8 @@ export interface HttpClientOptions {
   /** For tests: instead of sleeping. */
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** The longest Retry-After honoured by waiting (default 5 minutes); a longer one ends the request, retriably. */
+  maxRetryAfterMs?: number;
   /** Attempts after a 429 before giving up (default 10, at least `retries`): a throttling server is alive and pacing us. */
   throttleRetries?: number;
   /** For tests: the clock of the rate limit and of `Retry-After` dates (ms since the epoch). */
@@ -205,6 +207,7 @@ export class HttpClient {
   private readonly redactor: Redactor;
   private readonly retries: number;
   private readonly throttleRetries: number;
+  private readonly maxRetryAfterMs: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -223,6 +226,7 @@ export class HttpClient {
     this.redactor = new Redactor(this.secrets);
     this.retries = options.retries ?? 4;
     this.throttleRetries = Math.max(this.retries, options.throttleRetries ?? 10);
+    this.maxRetryAfterMs = options.maxRetryAfterMs ?? 300_000;
     this.baseDelayMs = options.baseDelayMs ?? 500;
     this.maxDelayMs = options.maxDelayMs ?? 30_000;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
@@ -288,6 +292,11 @@ export class HttpClient {
       // A request that is not safe to repeat may have reached the server: its caller decides.
       const canRetry = idempotent || failure.status === 429;
       const budget = failure.status === 429 ? this.throttleRetries : this.retries;
+      // A server that asks for a long pause holds the whole run (kontor works one job at a time):
+      // give up now, retriably, and let the next scheduled run try again.
+      if (failure.retryAfter !== null && failure.retryAfter > this.maxRetryAfterMs) {
+        throw new HttpError(`${this.name}: ${req.method} ${shown}: ${failure.reason}: the server asks to wait ${Math.round(failure.retryAfter / 1000)} s (Retry-After), more than ${Math.round(this.maxRetryAfterMs / 1000)} s; trying again on the next run`, failure.status, true, failure.body);
+      }
       if (!canRetry || attempt >= budget) {
         throw new HttpError(
           `${this.name}: ${req.method} ${shown}: ${failure.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}${failure.body ? `: ${failure.body.slice(0, 300)}` : ''}`,
