@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { add, currencyExponent, formatDecimal, minor, postingsOf, type BookDocument, type Minor } from './books/index.js';
-import { DEFAULT_CONFIG_PATH, loadConfig, type Config } from './config/load.js';
+import { DEFAULT_CONFIG_PATH, loadConfig, type Config, type ResolvedTarget } from './config/load.js';
 import { openDatabase } from './db/connect.js';
 import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import { ConfigError, errorMessage, KontorError, NotImplementedError, UsageError, formatIssue } from './errors.js';
@@ -21,15 +21,16 @@ import { accountBalance, accountStatement, openItemRows, transferGroups, trialBa
 import { credentialReport } from './service/credentials.js';
 import { Deliverer } from './service/deliver.js';
 import { previewSource, pullSource, takeIn, type PullWindow } from './service/intake.js';
-import { closeRuntime, createSource, openRuntime, type Runtime } from './service/runtime.js';
+import { closeRuntime, createRmaClient, createSource, openRuntime, type Runtime } from './service/runtime.js';
 import { mappingJsonSchema } from './mapping/json-schema.js';
 import { displayPath } from './config/yaml.js';
-import { checkAgainstChart, inspectMapping, loadMapping, type ChartAccount } from './mapping/load.js';
+import { checkAgainstChart, inspectMapping, loadMapping, type ChartAccount, type Mapping } from './mapping/load.js';
 import { previewRecords } from './service/preview.js';
 import { ENVELOPES, FileSource, recordsOfText } from './sources/file.js';
 import { Service, syncOnce } from './service/service.js';
-import { collectSummary, formatBalances, formatSummary, money } from './service/summary.js';
+import { collectSummary, formatBalances, formatSummary, formatTransfer, money, readTransferBalance } from './service/summary.js';
 import { startRunMyAccounts, type RmaChartAccount, type RmaEmulator, type RmaPartMaster } from './targets/runmyaccounts/emulator.js';
+import type { RmaChartAccount as RmaChartRow, RunMyAccountsClient } from './targets/runmyaccounts/client.js';
 
 let redactor = new Redactor([]);
 const print = (text: string) => process.stdout.write(`${redactor.text(text)}\n`);
@@ -141,7 +142,8 @@ export function buildProgram(): Command {
         const summary = await collectSummary(rt, result.intake, result.delivery);
         if (opts.json) printJson(summary);
         else print(formatSummary(summary));
-        const failed = result.intake.some((s) => s.quarantined > 0) || result.delivery.dead > 0;
+        // A target stopped for its credentials is a failure the operator must see in the exit code too.
+        const failed = result.intake.some((s) => s.quarantined > 0) || result.delivery.dead > 0 || Object.keys(result.delivery.stopped ?? {}).length > 0;
         if (failed) process.exitCode = 1;
       });
     });
@@ -253,22 +255,31 @@ export function buildProgram(): Command {
 
   program
     .command('check')
-    .description('validate config.yaml, the mappings and credential expiry; exit 2 on any problem')
+    .description(
+      'validate config.yaml, the mappings and credential expiry; exit 2 on any problem. ' +
+        "With --online, also read each Run my Accounts target's chart (GET /charts) and check every account its mappings book to " +
+        '(exists, active, right link); exit 1 when a chart cannot be read (target unreachable, key refused) and nothing else is wrong',
+    )
     .argument('[mappings...]', 'check only these mapping files (no config.yaml needed)')
     .option('--chart <file>', "check every account against a chart of accounts file (Run my Accounts' GET /charts as JSON: {accounts: [{accno, link, …}]})")
-    .option('--online', 'also check accounts against each target\'s chart')
+    .option('--online', "also check the accounts against each target's chart, read from the target (Run my Accounts; not Billecta yet)")
     .option('--json', 'print the findings as JSON')
-    .action((files: string[], opts: { chart?: string; online?: boolean; json?: boolean }, cmd: Command) => {
-      if (opts.online) throw new NotImplementedError('check --online (accounts against the target chart)', 'it arrives with the Run my Accounts and Billecta targets, issues #6 and #7');
+    .action(async (files: string[], opts: { chart?: string; online?: boolean; json?: boolean }, cmd: Command) => {
+      if (opts.online && files.length > 0) throw new UsageError('--online checks the mappings of config.yaml against its targets; give no mapping files with it');
       const chart = opts.chart ? readChart(opts.chart) : null;
       /** `FILE:LINE:COL: message` of the mappings, on stderr as compilers print them. */
       const mappingProblems: string[] = [];
       const problems: string[] = [];
       const warnings: string[] = [];
+      /** Targets whose chart could not be read (--online): exit 1 unless there is a problem too. */
+      const unreachable: string[] = [];
+      const online: { target: string; type: string; chart: string | null; accounts: number | null; error: string | null }[] = [];
       const config = files.length === 0 ? configOf(cmd) : null;
       const mappingFiles = files.length > 0 ? files.map((f) => path.resolve(f)) : [...new Set(config!.sources.map((s) => s.mappingPath))];
+      const mappings = new Map<string, Mapping>();
       for (const file of mappingFiles) {
         const { mapping, issues } = inspectMapping(file);
+        if (mapping) mappings.set(file, mapping);
         mappingProblems.push(...issues.map(formatIssue));
         // A mapping is written for one kind of target (its variant, field limits, accounts); the journal takes any.
         for (const source of config?.sources.filter((s) => s.mappingPath === file) ?? []) {
@@ -293,7 +304,7 @@ export function buildProgram(): Command {
         }
         for (const t of config.targets) {
           if (t.config.type === 'journal') continue;
-          warnings.push(`target "${t.name}": type ${t.config.type} is configured, but delivery to it is not implemented yet; kontor run will refuse it`);
+          if (t.config.type === 'billecta') warnings.push(`target "${t.name}": type ${t.config.type} is configured, but delivery to it is not implemented yet; kontor run will refuse it`);
           const creds = t.config.credentials[t.environment];
           const secretKeys = creds ? Object.keys(creds).filter((k) => k !== 'expires' && k !== 'created') : [];
           if (secretKeys.length === 0) {
@@ -301,19 +312,72 @@ export function buildProgram(): Command {
             problems.push(`${p.file}:${p.line}:${p.col}: target "${t.name}" uses the ${t.environment} environment but has no ${t.environment} credentials`);
           }
         }
+        if (opts.online) {
+          for (const t of config.targets) {
+            const entry = { target: t.name, type: t.config.type, chart: null as string | null, accounts: null as number | null, error: null as string | null };
+            online.push(entry);
+            if (t.config.type === 'journal') {
+              warnings.push(`target "${t.name}": a journal has no chart of accounts to read; nothing checked online`);
+              continue;
+            }
+            if (t.config.type === 'billecta') {
+              entry.error = new NotImplementedError(`check --online for target "${t.name}" (Billecta)`, 'it arrives with issue #7').message;
+              problems.push(entry.error);
+              continue;
+            }
+            const result = await onlineChart(t);
+            if ('error' in result) {
+              entry.error = result.error;
+              unreachable.push(result.error);
+              continue;
+            }
+            entry.chart = result.name;
+            entry.accounts = result.accounts.length;
+            const chartAccounts: ChartAccount[] = result.accounts.map((a) => ({ accno: a.accno, link: a.link, description: a.description, allow_gl: a.allowGl }));
+            const byNumber = new Map(result.accounts.map((a) => [a.accno, a]));
+            for (const file of mappingFiles) {
+              const mapping = mappings.get(file);
+              if (!mapping || !config.sources.some((s) => s.mappingPath === file && s.targets.includes(t.name))) continue;
+              const checked = checkAgainstChart(file, mapping, chartAccounts, result.name);
+              mappingProblems.push(...checked.issues.map(formatIssue));
+              warnings.push(...checked.warnings);
+              // An account that exists but is closed refuses every posting.
+              const seen = new Set<string>();
+              for (const use of mapping.accounts()) {
+                const where = mapping.where(use.keyPath);
+                const account = byNumber.get(use.account);
+                if (!account || account.isActive || seen.has(where)) continue;
+                seen.add(where);
+                mappingProblems.push(`${where}: account ${use.account} (${account.description}) is not active in ${result.name}`);
+              }
+            }
+          }
+        }
       }
+      const allProblems = [...mappingProblems, ...problems];
       if (opts.json) {
-        printJson({ config: config?.file ?? null, mappings: mappingFiles.map(displayPath), chart: chart?.name ?? null, problems: [...mappingProblems, ...problems], warnings, credentials: config ? credentialReport(config) : [] });
+        printJson({
+          config: config?.file ?? null,
+          mappings: mappingFiles.map(displayPath),
+          chart: chart?.name ?? null,
+          problems: allProblems,
+          warnings,
+          ...(opts.online ? { online, unreachable } : {}),
+          credentials: config ? credentialReport(config) : [],
+        });
       } else {
         for (const w of warnings) print(`warning: ${w}`);
         for (const p of mappingProblems) process.stderr.write(`${redactor.text(p)}\n`);
         for (const p of problems) print(`error: ${p}`);
-        if (problems.length + mappingProblems.length === 0) {
+        for (const u of unreachable) process.stderr.write(`${redactor.text(`kontor: ${u}`)}\n`);
+        if (allProblems.length + unreachable.length === 0) {
           const what = config ? `${config.file}: OK (${config.sources.length} source(s), ${config.targets.length} target(s), mappings valid)` : `${mappingFiles.map(displayPath).join(', ')}: OK`;
-          print(chart ? `${what}; accounts checked against ${chart.name}` : what);
+          const against = [...(chart ? [chart.name] : []), ...online.filter((o) => o.chart).map((o) => o.chart!)];
+          print(against.length > 0 ? `${what}; accounts checked against ${against.join(' and ')}` : what);
         }
       }
-      if (problems.length + mappingProblems.length > 0) process.exitCode = 2;
+      if (allProblems.length > 0) process.exitCode = 2;
+      else if (unreachable.length > 0) process.exitCode = 1;
     });
 
   program
@@ -335,7 +399,10 @@ export function buildProgram(): Command {
 
   program
     .command('status')
-    .description('source cursors, outbox backlog, dead letters, in-doubt entries, quarantine, balances, credential expiry')
+    .description(
+      'source cursors, outbox backlog, dead letters, in-doubt entries, quarantine, credential expiry, and the transfer account balance per target ' +
+        'as the target sees it (Run my Accounts: read from gl/v2/saldo; "not known: …" when the target cannot be reached)',
+    )
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await withRuntime(cmd, async (rt) => {
@@ -345,8 +412,12 @@ export function buildProgram(): Command {
           dead: (await listEntries(rt.db, { state: 'dead' })).map((e) => ({ id: e.id, target: e.target, document: e.doc_key, reason: e.last_error })),
           inDoubt: (await listEntries(rt.db, { state: 'in_doubt' })).map((e) => ({ id: e.id, target: e.target, document: e.doc_key, cause: e.last_error })),
           quarantine: (await listQuarantine(rt.db)).map((q) => ({ id: q.id, source: q.source, record: q.record_id, origin: q.origin, field: q.field, reason: q.reason })),
+          // As each target sees it (Run my Accounts: gl/v2/saldo); a target out of reach is shown, not thrown.
           transfer: await Promise.all(
-            rt.config.targets.map(async (t) => ({ target: t.name, account: t.config.transfer_account, balance: await rt.targets.get(t.name)!.transferBalance() })),
+            rt.config.targets.map(async (t) => {
+              const read = await readTransferBalance(rt, rt.targets.get(t.name)!);
+              return { target: t.name, type: t.config.type, account: t.config.transfer_account, balance: read.balance, error: read.error };
+            }),
           ),
           credentials: credentialReport(rt.config),
         };
@@ -364,7 +435,7 @@ export function buildProgram(): Command {
         print(status.quarantine.length === 0 ? 'quarantine: empty' : 'quarantine:');
         for (const q of status.quarantine) print(`  #${q.id} ${q.source} order ${q.record} (${q.origin}): ${q.field ? `${q.field}: ` : ''}${q.reason}`);
         print('transfer accounts:');
-        for (const t of status.transfer) print(`  ${t.target} ${t.account}: ${formatBalances(t.balance)}`);
+        for (const t of status.transfer) print(`  ${t.target} ${t.account}: ${formatTransfer(t.balance, t.error)}`);
         print('credentials:');
         if (status.credentials.length === 0) print('  none configured');
         for (const c of status.credentials) print(`  ${c.level.padEnd(8)}${c.message}`);
@@ -673,6 +744,27 @@ export async function main(argv: string[]): Promise<number> {
     const message = error instanceof ConfigError ? error.message : `kontor: ${errorMessage(error)}`;
     process.stderr.write(`${redactor.text(message)}\n`);
     return code;
+  }
+}
+
+/**
+ * A runmyaccounts target's chart of accounts, read with GET /charts (one retry, 30 s per
+ * request), or why it could not be read: unreachable, the key refused, no key configured.
+ */
+async function onlineChart(target: ResolvedTarget): Promise<{ name: string; accounts: RmaChartRow[] } | { error: string }> {
+  const name = `the Run my Accounts chart of target "${target.name}"`;
+  let client: RunMyAccountsClient;
+  try {
+    client = createRmaClient(target, { http: { retries: 1, readTimeoutMs: 30_000 } });
+  } catch (error) {
+    return { error: `target "${target.name}": cannot read its chart of accounts: ${errorMessage(error)}` };
+  }
+  try {
+    return { name, accounts: await client.charts() };
+  } catch (error) {
+    return { error: `target "${target.name}": cannot read its chart of accounts (GET /charts): ${errorMessage(error)}` };
+  } finally {
+    await client.close();
   }
 }
 

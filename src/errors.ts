@@ -6,6 +6,8 @@
  *   replay it after a fix.
  * - RetriableError: a transient failure (network, 5xx, 429). Retry later with backoff.
  * - PermanentError: the target refused the document for good. Dead-letter it for an operator.
+ * - CredentialError: the target refused kontor's key. No document is at fault: stop delivering to
+ *   that target, keep its entries, alert once; a person renews the key (docs/credentials.md).
  * - NotImplementedError: the command or option exists in the design but not in this build.
  */
 
@@ -75,6 +77,25 @@ export class RetriableError extends KontorError {
 export class PermanentError extends KontorError {
   override name = 'PermanentError';
   readonly exitCode = 1;
+}
+
+/**
+ * The target refused kontor's credentials (an HTTP 401/403, a revoked or expired key): nothing
+ * sent to it can succeed until a person renews the key (docs/credentials.md) and restarts
+ * kontor, which reads its configuration only at start. deliver.ts puts the entry back without
+ * using up an attempt, logs one alert and delivers nothing more to that target in this process;
+ * other targets go on. A RetriableError, so that code unaware of it keeps the entry instead of
+ * dead-lettering every entry of the target. Targets throw a subclass (RmaCredentialError).
+ */
+export class CredentialError extends RetriableError {
+  override name = 'CredentialError';
+  /** Marks an error that stops its target rather than failing one document. */
+  readonly stopsTarget = true;
+}
+
+/** Whether `error` stops the whole target (a CredentialError, or any error marked `stopsTarget`). */
+export function stopsTarget(error: unknown): boolean {
+  return error instanceof CredentialError || (error instanceof Error && (error as { stopsTarget?: unknown }).stopsTarget === true);
 }
 
 export function errorMessage(error: unknown): string {

@@ -375,9 +375,10 @@ describe('the GraphQL cost throttle', () => {
     const throttle = new CostThrottle(() => now);
     expect(throttle.delayBefore('Q')).toBe(0); // cost unknown
     throttle.observe('Q', { requestedQueryCost: 400, actualQueryCost: 120, throttleStatus: { maximumAvailable: 1000, currentlyAvailable: 300, restoreRate: 50 } });
-    expect(throttle.delayBefore('Q')).toBe(2000); // 100 points short at 50/s
+    // 400 + a twentieth of the bucket in hand (50) = 450 needed, 150 short at 50/s.
+    expect(throttle.delayBefore('Q')).toBe(3000);
     now = 1000;
-    expect(throttle.delayBefore('Q')).toBe(1000);
+    expect(throttle.delayBefore('Q')).toBe(2000);
     now = 3000;
     expect(throttle.delayBefore('Q')).toBe(0);
     expect(throttle.available()).toBe(450);

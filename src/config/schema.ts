@@ -122,6 +122,16 @@ const runMyAccountsTarget = z.strictObject({
   type: z.literal('runmyaccounts'),
   ...targetCommon,
   mandant: z.string().min(1),
+  /** How the key is sent: `bearer` (Authorization header, what RMA's maintained clients use) or `query` (the documented `?api_key=`). */
+  auth: z.enum(['bearer', 'query']).default('bearer'),
+  /** Request and response bodies: `json` or `xml` (the documented examples). */
+  format: z.enum(['json', 'xml']).default('json'),
+  /** The API version path segment, `/api/{api_version}/clients/…`. */
+  api_version: z.string().regex(/^[A-Za-z0-9._-]{1,20}$/, 'an API version like "latest" or "v1"').default('latest'),
+  /** [inferred] Booking-variant entry lists: `wrapped` ("incomeentries": {"incomeentry": […]}) or `bare` ("incomeentries": […]). */
+  entry_lists: z.enum(['wrapped', 'bare']).default('wrapped'),
+  /** [inferred] Article variant: `omit` the part lines' income_accno/tax_accnos (the part master decides) or `send` them. */
+  part_accounts: z.enum(['omit', 'send']).default('omit'),
 });
 
 const billectaTarget = z.strictObject({

@@ -40,10 +40,14 @@ export function markInDoubt(db: Knex, entry: OutboxEntry, cause: string, delayMs
   return settle(db, entry, 'in_doubt', cause, { verify_first: true, last_error: cause, available_at: isoAfter(delayMs) });
 }
 
-/** Give back an entry that was claimed but never started (shutdown): it was not sent. */
-export function markReleased(db: Knex, entry: OutboxEntry): Promise<boolean> {
+/**
+ * Give back an entry whose attempt does not count: claimed but never started (shutdown), or
+ * refused before anything was sent for it (its target stopped on a credential error). It goes
+ * back as it was, without using up an attempt; `lastError` says why, when there is a reason.
+ */
+export function markReleased(db: Knex, entry: OutboxEntry, cause = 'released unstarted at shutdown', lastError?: string): Promise<boolean> {
   const to: OutboxState = entry.verify_first ? 'in_doubt' : 'pending';
-  return settle(db, entry, to, 'released unstarted at shutdown', { attempts: Math.max(0, entry.attempts - 1) });
+  return settle(db, entry, to, cause, { attempts: Math.max(0, entry.attempts - 1), ...(lastError !== undefined ? { last_error: lastError } : {}) });
 }
 
 export function markDead(db: Knex, entry: OutboxEntry, reason: string): Promise<boolean> {

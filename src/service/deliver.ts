@@ -2,10 +2,16 @@
  * Delivery: claim ready outbox entries per target and hand their documents to the target
  * adapter, turning each outcome into the next outbox state. No database transaction is
  * open while a target is being called.
+ *
+ * A target that refuses kontor's credentials (CredentialError, errors.ts) is stopped for the
+ * life of this Deliverer (the configuration, keys included, is read only at start): the entry
+ * goes back as it was without using up an attempt, so are the rest of its batch, one
+ * error-level alert names the target and what to do, and nothing more is claimed for it;
+ * the other targets go on.
  */
 import { randomUUID } from 'node:crypto';
 import { BooksError, numberOf } from '../books/index.js';
-import { errorMessage, PermanentError, RetriableError } from '../errors.js';
+import { errorMessage, PermanentError, RetriableError, stopsTarget } from '../errors.js';
 import { claimEntries } from '../outbox/claim.js';
 import { loadDocument } from '../outbox/enqueue.js';
 import { reapExpiredLeases } from '../outbox/reap.js';
@@ -18,6 +24,8 @@ export interface DeliveryStats {
   retrying: number;
   inDoubt: number;
   dead: number;
+  /** Targets stopped by a credential error, with the reason; absent when none was. */
+  stopped?: Record<string, string>;
 }
 
 export function emptyDeliveryStats(): DeliveryStats {
@@ -40,6 +48,8 @@ export class Deliverer {
   private readonly batchSize: number;
   private readonly leaseMs: number;
   private readonly maxAttempts: number;
+  /** Targets stopped by a credential error (name → reason): nothing more is claimed for them. */
+  private readonly stoppedTargets = new Map<string, string>();
 
   constructor(
     private readonly rt: Runtime,
@@ -85,12 +95,12 @@ export class Deliverer {
     if (reaped.length > 0) this.rt.logger.warn(`${reaped.length} expired leases are now in-doubt and will be looked up before resending`);
     const names = target ? [target] : [...this.rt.targets.keys()];
     for (const name of names) {
-      while (!this.stopping) {
+      while (!this.stopping && !this.stoppedTargets.has(name)) {
         const entries = await claimEntries(this.rt.db, { target: name, owner: this.owner, limit: this.batchSize, leaseMs: this.leaseMs });
         if (entries.length === 0) break;
         for (const entry of entries) this.claimed.set(entry.id, entry);
         for (const entry of entries) {
-          if (this.stopping) break;
+          if (this.stopping || this.stoppedTargets.has(name)) break;
           const work = this.deliverOne(entry, stats);
           this.inFlight.set(entry.id, work);
           try {
@@ -100,13 +110,21 @@ export class Deliverer {
             this.claimed.delete(entry.id);
           }
         }
+        const held = this.stoppedTargets.get(name);
         for (const unstarted of entries.filter((e) => this.claimed.has(e.id))) {
-          await markReleased(this.rt.db, unstarted);
+          if (held === undefined) await markReleased(this.rt.db, unstarted);
+          else await markReleased(this.rt.db, unstarted, `not sent: target ${name} is stopped: ${held}`, held);
           this.claimed.delete(unstarted.id);
         }
       }
+      const reason = this.stoppedTargets.get(name);
+      if (reason !== undefined) (stats.stopped ??= {})[name] = reason;
     }
     return stats;
+  }
+
+  private environmentOf(target: string): string {
+    return this.rt.config.targets.find((t) => t.name === target)?.environment ?? 'current';
   }
 
   private async deliverOne(entry: OutboxEntry, stats: DeliveryStats): Promise<void> {
@@ -142,6 +160,20 @@ export class Deliverer {
         log.error(`${what}: ${reason}`);
       };
       const exhausted = entry.attempts >= this.maxAttempts;
+      if (stopsTarget(error)) {
+        // Not this document's fault, and no attempt of any entry can succeed: keep it, stop the target.
+        await markReleased(db, entry, `not sent: the target refused kontor's credentials: ${message}`, message);
+        if (!this.stoppedTargets.has(entry.target)) {
+          this.stoppedTargets.set(entry.target, message);
+          logger.error(
+            `ALERT: target ${entry.target} refused kontor's credentials, so delivery to it is stopped: ${message}. ` +
+              `Renew the API key of its ${this.environmentOf(entry.target)} credentials (docs/credentials.md), put it in config.yaml and restart kontor; ` +
+              'its outbox entries wait and are sent then, none of their attempts used up. Other targets go on.',
+            { target: entry.target, alert: 'credentials' },
+          );
+        }
+        return;
+      }
       if (error instanceof PermanentError || error instanceof BooksError) {
         await giveUp(message);
       } else if (error instanceof RetriableError) {

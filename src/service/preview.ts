@@ -22,6 +22,7 @@ import type { SourceAdapter, SourceRecord } from '../sources/types.js';
 import { billectaRequestsFor } from '../targets/billecta/requests.js';
 import { journalEntryOf } from '../targets/journal.js';
 import { rmaRequestsFor, RmaPayloadError } from '../targets/runmyaccounts/requests.js';
+import { rmaRequestOptions } from './runtime.js';
 
 export type PreviewKind = 'customer' | 'invoice' | 'deposit_invoice' | 'final_invoice' | 'credit_note' | 'storno' | 'payment';
 
@@ -94,8 +95,9 @@ function payloadsFor(targets: readonly ResolvedTarget[], docs: readonly BookDocu
           requests.push(...docs.map((doc) => journalEntryOf(target.name, doc)));
           break;
         case 'runmyaccounts': {
-          const { mandant } = target.config;
-          requests.push(...docs.flatMap((doc) => rmaRequestsFor(doc, { mandant, timeZone: mapping.spec.invoice.timezone })));
+          // Exactly the options the target delivers with.
+          const options = rmaRequestOptions(target.config);
+          requests.push(...docs.flatMap((doc) => rmaRequestsFor(doc, options)));
           break;
         }
         case 'billecta': {

@@ -3,6 +3,7 @@
  * target adapters. Everything that needs "the running kontor" takes a Runtime.
  */
 import type { Knex } from 'knex';
+import { formatDocumentKey, sum, type BookDocument, type Minor, type PaymentDocument } from '../books/index.js';
 import type { Config, ResolvedSource, ResolvedTarget } from '../config/load.js';
 import { openDatabase } from '../db/connect.js';
 import { migrateLatest } from '../db/migrate.js';
@@ -17,7 +18,8 @@ import { WooCommerceSource } from '../sources/woocommerce.js';
 import { HttpClient } from '../http/client.js';
 import type { SourceAdapter } from '../sources/types.js';
 import { JournalTarget } from '../targets/journal.js';
-import { RunMyAccountsClient } from '../targets/runmyaccounts/client.js';
+import { RunMyAccountsClient, type RmaLog, type RunMyAccountsClientOptions } from '../targets/runmyaccounts/client.js';
+import type { RmaRequestOptions } from '../targets/runmyaccounts/requests.js';
 import { RunMyAccountsTarget } from '../targets/runmyaccounts/target.js';
 import type { TargetAdapter } from '../targets/types.js';
 
@@ -74,14 +76,86 @@ export function assertDeliverable(target: ResolvedTarget): void {
   }
 }
 
+type RunMyAccountsConfig = Extract<ResolvedTarget['config'], { type: 'runmyaccounts' }>;
+
+/** The request builder's options of a runmyaccounts target, as configured (also what preview should show). */
+export function rmaRequestOptions(c: RunMyAccountsConfig): RmaRequestOptions {
+  return { mandant: c.mandant, apiVersion: c.api_version, entryLists: c.entry_lists, partAccounts: c.part_accounts };
+}
+
+/**
+ * What the invoice `doc.appliesTo` had been paid at `target` before `doc`, as kontor's outbox
+ * knows it: the sum of the payment documents applying to that invoice (in its currency) whose
+ * entries for this target are delivered; `doc` itself is left out. This is the `paidBefore`
+ * baseline that decides an in-doubt payment after a restart (target.ts, payments step 3). It
+ * holds as long as nobody but kontor books payments on kontor's invoices; when someone does,
+ * RMA's `paid` matches neither side and the entry stays in doubt for a person.
+ */
+export async function deliveredPaymentsOn(db: Knex, target: string, doc: PaymentDocument): Promise<Minor> {
+  // A text prefilter on the JSON body (the same on SQLite and PostgreSQL), confirmed on the parsed document.
+  const needle = `"appliesTo":${JSON.stringify(doc.appliesTo)}`.replace(/[\\%_]/g, (c) => `\\${c}`);
+  const rows = (await db('outbox_entries as e')
+    .join('documents as d', 'd.id', 'e.document_id')
+    .where({ 'e.target': target, 'e.state': 'delivered', 'd.kind': 'payment' })
+    .whereNot('d.doc_key', formatDocumentKey(doc.key))
+    .whereRaw("d.body LIKE ? ESCAPE '\\'", [`%${needle}%`])
+    .select('d.body')) as { body: string }[];
+  const amounts = rows
+    .map((r) => JSON.parse(r.body) as BookDocument)
+    .filter((d): d is PaymentDocument => d.kind === 'payment' && d.appliesTo === doc.appliesTo && d.currency === doc.currency)
+    .map((d) => d.amount);
+  return sum(amounts);
+}
+
+/**
+ * The runmyaccounts target's log: deliver.ts raises the one error-level alert when a target
+ * stops on a credential error (naming what to do), so the target's own line about it is kept
+ * one level down, as a warning, instead of alerting twice.
+ */
+function rmaLog(log: Logger): RmaLog {
+  return {
+    error: (message) => log.warn(message),
+    warn: (message) => log.warn(message),
+    info: (message) => log.info(message),
+    debug: (message) => log.debug(message),
+  };
+}
+
+/**
+ * The REST client of a runmyaccounts target as configured (base URL, mandant, the key of its
+ * environment, auth, format, API version). ConfigError without a key.
+ */
+export function createRmaClient(target: ResolvedTarget, options: { log?: RmaLog; http?: RunMyAccountsClientOptions['http'] } = {}): RunMyAccountsClient {
+  assertDeliverable(target);
+  const c = target.config;
+  if (c.type !== 'runmyaccounts') throw new TypeError(`target "${target.name}" is of type ${c.type}, not runmyaccounts`);
+  return new RunMyAccountsClient({
+    name: target.name,
+    baseUrl: target.baseUrl!,
+    mandant: c.mandant,
+    apiKey: c.credentials[target.environment]!.api_key!,
+    apiVersion: c.api_version,
+    auth: c.auth,
+    format: c.format,
+    ...(options.http ? { http: options.http } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+}
+
 export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger): TargetAdapter {
   assertDeliverable(target);
   const c = target.config;
   if (c.type === 'runmyaccounts') {
-    const apiKey = c.credentials[target.environment]!.api_key!;
-    const log = logger?.child({ target: target.name });
-    const client = new RunMyAccountsClient({ name: target.name, baseUrl: target.baseUrl!, mandant: c.mandant, apiKey, ...(log ? { log } : {}) });
-    return new RunMyAccountsTarget({ name: target.name, client, requests: { mandant: c.mandant }, transferAccount: c.transfer_account, ...(log ? { log } : {}) });
+    const log = logger ? rmaLog(logger.child({ target: target.name })) : undefined;
+    const client = createRmaClient(target, log ? { log } : {});
+    return new RunMyAccountsTarget({
+      name: target.name,
+      client,
+      requests: rmaRequestOptions(c),
+      transferAccount: c.transfer_account,
+      paidBefore: (doc) => deliveredPaymentsOn(db, target.name, doc),
+      ...(log ? { log } : {}),
+    });
   }
   return new JournalTarget(target.name, db, c.transfer_account);
 }
@@ -118,8 +192,9 @@ export async function openRuntime(config: Config, logger: Logger, options: Runti
   }
 }
 
-/** Close what a runtime holds open: the sources' connections, then the database. */
+/** Close what a runtime holds open: the sources' and targets' connections, then the database. */
 export async function closeRuntime(rt: Runtime): Promise<void> {
   for (const binding of rt.sources.values()) await binding.adapter.close?.().catch(() => undefined);
+  for (const target of rt.targets.values()) await target.close?.().catch(() => undefined);
   await rt.db.destroy();
 }

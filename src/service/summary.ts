@@ -2,7 +2,9 @@
 import { currencyExponent, formatDecimal, type Minor } from '../books/index.js';
 import { backlog, type BacklogRow } from '../outbox/queries.js';
 import { listQuarantine } from '../store/quarantine.js';
+import { errorMessage } from '../errors.js';
 import { trialBalance, type TrialBalanceRow } from '../targets/journal.js';
+import type { TargetAdapter } from '../targets/types.js';
 import type { DeliveryStats } from './deliver.js';
 import type { IntakeStats } from './intake.js';
 import type { Runtime } from './runtime.js';
@@ -15,7 +17,22 @@ export interface TargetSummary {
   /** Σ of all postings per currency; zero when the books balance. */
   imbalance: Record<string, Minor> | null;
   transferAccount: string;
-  transferBalance: Record<string, Minor>;
+  /** As the target sees it; null when it could not be read (see transferError). */
+  transferBalance: Record<string, Minor> | null;
+  /** Why the balance could not be read (the target unreachable, its key refused); null when it was. */
+  transferError: string | null;
+}
+
+/**
+ * The transfer account's balance as `adapter` sees it, or why it could not be read: a target
+ * that cannot be reached is shown, not thrown, so a summary or `kontor status` still appears.
+ */
+export async function readTransferBalance(rt: Runtime, adapter: TargetAdapter): Promise<{ balance: Record<string, Minor> | null; error: string | null }> {
+  try {
+    return { balance: await adapter.transferBalance(), error: null };
+  } catch (error) {
+    return { balance: null, error: rt.redactor.text(errorMessage(error)) };
+  }
 }
 
 export interface Summary {
@@ -33,6 +50,7 @@ export async function collectSummary(rt: Runtime, sources: IntakeStats[], delive
     const tb = t.config.type === 'journal' ? await trialBalance(rt.db, t.name) : null;
     const imbalance: Record<string, Minor> | null = tb ? {} : null;
     if (tb && imbalance) for (const row of tb) imbalance[row.currency] = ((imbalance[row.currency] ?? 0) + row.balance) as Minor;
+    const transfer = await readTransferBalance(rt, adapter);
     targets.push({
       name: t.name,
       type: t.config.type,
@@ -40,7 +58,8 @@ export async function collectSummary(rt: Runtime, sources: IntakeStats[], delive
       trialBalance: tb,
       imbalance,
       transferAccount: t.config.transfer_account,
-      transferBalance: await adapter.transferBalance(),
+      transferBalance: transfer.balance,
+      transferError: transfer.error,
     });
   }
   return {
@@ -61,6 +80,11 @@ export function formatBalances(balances: Record<string, Minor>): string {
   return entries.length === 0 ? '0 (no postings)' : entries.map(([c, a]) => money(a, c)).join(', ');
 }
 
+/** A transfer balance, or why it is not known. */
+export function formatTransfer(balance: Record<string, Minor> | null, error: string | null): string {
+  return balance ? formatBalances(balance) : `not known: ${error ?? 'not read'}`;
+}
+
 export function formatSummary(s: Summary): string {
   const out: string[] = [];
   for (const src of s.sources) {
@@ -70,6 +94,7 @@ export function formatSummary(s: Summary): string {
   }
   const d = s.delivery;
   out.push(`delivery: ${d.delivered} documents booked, ${d.retrying} retrying, ${d.inDoubt} in doubt, ${d.dead} dead`);
+  for (const [target, reason] of Object.entries(d.stopped ?? {})) out.push(`delivery to ${target} STOPPED (its entries wait): ${reason}`);
   const waiting = s.backlog.filter((b) => b.state !== 'delivered' && b.state !== 'skipped');
   if (waiting.length > 0) out.push(`outbox: ${waiting.map((b) => `${b.count} ${b.state} (${b.target})`).join(', ')}`);
   if (s.openQuarantine > 0) out.push(`quarantine: ${s.openQuarantine} records wait for a fix (kontor quarantine list)`);
@@ -87,7 +112,7 @@ export function formatSummary(s: Summary): string {
       const imbalance = Object.entries(t.imbalance ?? {}).filter(([, a]) => a !== 0);
       out.push(imbalance.length === 0 ? '  total: balanced (debits = credits)' : `  total: NOT BALANCED by ${imbalance.map(([c, a]) => money(a, c)).join(', ')}`);
     }
-    out.push(`  transfer account ${t.transferAccount}: ${formatBalances(t.transferBalance)}`);
+    out.push(`  transfer account ${t.transferAccount}: ${formatTransfer(t.transferBalance, t.transferError)}`);
   }
   return out.join('\n');
 }

@@ -225,7 +225,9 @@ export class CostThrottle {
     const cost = this.requested.get(query);
     const available = this.available();
     if (cost === undefined || available === null || !this.status || this.status.restoreRate <= 0) return 0;
-    const needed = Math.min(cost, this.status.maximumAvailable);
+    // Keep a twentieth of the bucket in hand: the shop's clock and ours differ by the time an
+    // answer travels, and a query refused as THROTTLED costs more than a short wait.
+    const needed = Math.min(cost + this.status.maximumAvailable / 20, this.status.maximumAvailable);
     return needed <= available ? 0 : Math.ceil(((needed - available) / this.status.restoreRate) * 1000);
   }
 

@@ -26,7 +26,7 @@
  * |---|---|---|
  * | 200, 204 | – | success |
  * | 400 `{"error": …}` | RmaRejectedError (a PermanentError) with RMA's message | dead letter, no retry |
- * | 401, 403 | RmaCredentialError (a RetriableError) | the target stops (target.ts) and alerts |
+ * | 401, 403 | RmaCredentialError (a CredentialError) | the target stops, the entry waits, one alert |
  * | 404 | RmaNotFoundError (a PermanentError); a lookup answers null instead | dead letter |
  * | 429, or 5xx / network failure of a request safe to repeat | RetriableError | retry with backoff |
  * | 5xx, or a network failure after the body may have gone out, of a POST that is not safe to repeat | RmaInDoubtError | in-doubt: look up before resending |
@@ -40,7 +40,7 @@
  * any other failure of such a POST counts as possibly sent, the safe side.
  */
 import { HttpClient, HttpError, type HttpClientOptions } from '../../http/client.js';
-import { KontorError, PermanentError, RetriableError } from '../../errors.js';
+import { CredentialError, KontorError, PermanentError, RetriableError } from '../../errors.js';
 import type { RmaRequest } from './requests.js';
 import { fromXml, toXml, xmlRootOf } from './xml.js';
 
@@ -100,14 +100,12 @@ export class RmaNotFoundError extends PermanentError {
 
 /**
  * RMA refused the API key (HTTP 401/403): no request of this target can succeed until a
- * person fixes the key. A RetriableError, so that deliver.ts keeps the entry (it is not the
- * document's fault) instead of dead-lettering every entry of the target; the target stops
- * sending after the first one and logs an alert (target.ts). `stopsTarget` marks it for a
- * deliverer that stops a target's batch on it.
+ * person fixes the key. A CredentialError (errors.ts; a RetriableError with `stopsTarget`):
+ * deliver.ts puts the entry back without using up an attempt, alerts once and stops delivering
+ * to this target; the target itself also stops sending after the first one (target.ts).
  */
-export class RmaCredentialError extends RetriableError {
+export class RmaCredentialError extends CredentialError {
   override name = 'RmaCredentialError';
-  readonly stopsTarget = true;
   constructor(
     message: string,
     readonly status: number,
