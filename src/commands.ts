@@ -310,6 +310,10 @@ export function buildProgram(): Command {
           if (secretKeys.length === 0) {
             const p = config.positionOf(['targets', t.name]);
             problems.push(`${p.file}:${p.line}:${p.col}: target "${t.name}" uses the ${t.environment} environment but has no ${t.environment} credentials`);
+          } else if (t.config.type === 'runmyaccounts' && !creds?.api_key) {
+            // What delivery will insist on, said here first.
+            const p = config.positionOf(['targets', t.name, 'credentials', t.environment]);
+            problems.push(`${p.file}:${p.line}:${p.col}: target "${t.name}": no api_key (or api_key_file) in its ${t.environment} credentials (it has ${secretKeys.join(', ')})`);
           }
         }
         if (opts.online) {

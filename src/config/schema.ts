@@ -132,6 +132,8 @@ const runMyAccountsTarget = z.strictObject({
   entry_lists: z.enum(['wrapped', 'bare']).default('wrapped'),
   /** [inferred] Article variant: `omit` the part lines' income_accno/tax_accnos (the part master decides) or `send` them. */
   part_accounts: z.enum(['omit', 'send']).default('omit'),
+  /** Article variant: the part (VAT-free, on the rounding account) that rounding lines are sent as; without it a document with a rounding line is refused. */
+  rounding_part: z.string().min(1).max(64).optional(),
 });
 
 const billectaTarget = z.strictObject({

@@ -80,7 +80,7 @@ type RunMyAccountsConfig = Extract<ResolvedTarget['config'], { type: 'runmyaccou
 
 /** The request builder's options of a runmyaccounts target, as configured (also what preview should show). */
 export function rmaRequestOptions(c: RunMyAccountsConfig): RmaRequestOptions {
-  return { mandant: c.mandant, apiVersion: c.api_version, entryLists: c.entry_lists, partAccounts: c.part_accounts };
+  return { mandant: c.mandant, apiVersion: c.api_version, entryLists: c.entry_lists, partAccounts: c.part_accounts, ...(c.rounding_part ? { roundingPart: c.rounding_part } : {}) };
 }
 
 /**

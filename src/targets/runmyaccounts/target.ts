@@ -54,6 +54,7 @@ import {
   minor,
   numberOf,
   parseDecimal,
+  sum,
   type BookDocument,
   type CustomerDocument,
   type Minor,
@@ -113,6 +114,19 @@ function describe(doc: BookDocument): string {
     default:
       return `${doc.kind} ${doc.number}`;
   }
+}
+
+/**
+ * What an invoice at RMA must show to be `doc`. The gross `amount`, except in the article
+ * variant with net prices (taxincluded=false): there RMA computes the VAT itself from the part
+ * master, per VAT account on the sum of its lines [docs + inferred], which may differ by a
+ * centime per account from kontor's VAT (the mapping's `vat.rounding`), while the net
+ * (`netamount` = Σ quantity × sellprice) is exactly what kontor sent. With gross prices
+ * (taxincluded=true) the gross is Σ quantity × sellprice and is compared.
+ */
+function comparedAmount(doc: SalesDocument): { field: 'amount' | 'netamount'; amount: Minor } {
+  if (doc.variant === 'article' && !doc.pricesIncludeVat) return { field: 'netamount', amount: minor(doc.total - sum(doc.tax.map((t) => t.amount))) };
+  return { field: 'amount', amount: doc.total };
 }
 
 export class RunMyAccountsTarget implements TargetAdapter {
@@ -280,14 +294,15 @@ export class RunMyAccountsTarget implements TargetAdapter {
     if (invoice.currency && String(invoice.currency) !== c) {
       throw new PermanentError(`${what}: Run my Accounts already has invoice number ${doc.number} in ${String(invoice.currency)}, not ${c}: the number belongs to another document`);
     }
-    const amount = this.amountOf(invoice, 'amount', c);
+    const expected = comparedAmount(doc);
+    const amount = this.amountOf(invoice, expected.field, c);
     if (amount === null) {
-      this.log?.warn(`${what}: Run my Accounts has invoice number ${doc.number} but shows no amount to compare; taken as delivered`);
+      this.log?.warn(`${what}: Run my Accounts has invoice number ${doc.number} but shows no ${expected.field} to compare; taken as delivered`);
       return { externalId: doc.number };
     }
-    if (this.norm(amount) !== this.norm(doc.total)) {
+    if (this.norm(amount) !== this.norm(expected.amount)) {
       throw new PermanentError(
-        `${what}: Run my Accounts already has invoice number ${doc.number} with amount ${c} ${formatDecimal(amount, currencyExponent(c))}, but this document's total is ${formatDecimal(doc.total, currencyExponent(c))}: the number belongs to another document`,
+        `${what}: Run my Accounts already has invoice number ${doc.number} with ${expected.field} ${c} ${formatDecimal(amount, currencyExponent(c))}, but this document's ${expected.field === 'amount' ? 'total' : 'net total'} is ${formatDecimal(expected.amount, currencyExponent(c))}: the number belongs to another document`,
       );
     }
     return { externalId: doc.number };
@@ -399,7 +414,7 @@ export class RunMyAccountsTarget implements TargetAdapter {
   // ── helpers ──────────────────────────────────────────────────────────────────────────
 
   /** An amount field of an RMA invoice in minor units (RMA may send more decimals); null when absent. */
-  private amountOf(invoice: RmaInvoice, field: 'amount' | 'paid', currency: string): Minor | null {
+  private amountOf(invoice: RmaInvoice, field: 'amount' | 'netamount' | 'paid', currency: string): Minor | null {
     const value = invoice[field];
     if (value === undefined || value === null || value === '') return null;
     try {
