@@ -650,6 +650,36 @@ export function buildProgram(): Command {
 
   // kontor sandbox: a local emulator of a target's API (issue #6), in the foreground until Ctrl-C.
   program
+    .command('receipt')
+    .description('upload a receipt (Beleg: PDF, PNG, JPEG or GIF) to a Run my Accounts target')
+    .argument('<file>', 'the receipt file')
+    .requiredOption('--target <name>', 'the runmyaccounts target')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (file: string, opts: { target: string; json?: boolean }, cmd: Command) => {
+      const config = configOf(cmd);
+      const target = config.targets.find((t) => t.name === opts.target);
+      if (!target) throw new UsageError(`no target named "${opts.target}" (configured: ${config.targets.map((t) => t.name).join(', ')})`);
+      if (target.config.type !== 'runmyaccounts') throw new UsageError(`target "${target.name}" is ${target.config.type}: receipts go to Run my Accounts targets`);
+      const types: Record<string, string> = { '.pdf': 'application/pdf', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif' };
+      const contentType = types[path.extname(file).toLowerCase()];
+      if (!contentType) throw new UsageError(`${file}: Run my Accounts takes PDF, PNG, JPEG or GIF receipts`);
+      let data: Buffer;
+      try {
+        data = readFileSync(file);
+      } catch (error) {
+        throw new UsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
+      }
+      const client = createRmaClient(target);
+      try {
+        const outcome = await client.uploadReceipt({ name: path.basename(file), contentType, data });
+        if (opts.json) printJson({ file, target: target.name, outcome });
+        else print(`${file}: ${outcome === 'uploaded' ? 'uploaded to' : 'already in'} Run my Accounts (target ${target.name})`);
+      } finally {
+        await client.close();
+      }
+    });
+
+  program
     .command('sandbox')
     .description('run a local emulator of a target API (runmyaccounts) for tests, benchmarks and integrators, until Ctrl-C')
     .argument('<target>', 'the API to emulate: runmyaccounts')

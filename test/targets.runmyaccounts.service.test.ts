@@ -383,3 +383,24 @@ describe('kontor check --online and kontor status (built CLI)', () => {
     expect(refusedJson.transfer[0]).toMatchObject({ balance: null, error: expect.stringContaining('HTTP 403') as unknown });
   });
 });
+
+describe('receipts (belege)', () => {
+  it('kontor receipt uploads a PDF once: a second upload of the same file counts as there already', async () => {
+    const emu = await emulator();
+    const dir = tempProject(configYaml(emu));
+    const pdf = path.join(dir, 'beleg-1002.pdf');
+    writeFileSync(pdf, Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.from([0, 1, 2, 255, 254]), Buffer.from('\n%%EOF\n')]));
+    const env = { RMA_KEY: KEY };
+    const first = await runCli(['receipt', pdf, '--target', 'rma'], { cwd: dir, env });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain('uploaded to Run my Accounts (target rma)');
+    const again = await runCli(['receipt', pdf, '--target', 'rma', '--json'], { cwd: dir, env });
+    expect(JSON.parse(again.stdout)).toMatchObject({ outcome: 'already there' });
+    const stored = emu.belege(MANDANT);
+    expect(stored.map((b) => [b.file_name, b.content_type, b.size])).toEqual([['beleg-1002.pdf', 'application/pdf', readFileSync(pdf).length]]);
+    expect(`${first.stdout}${first.stderr}${again.stdout}${again.stderr}`).not.toContain(KEY);
+    const wrongType = await runCli(['receipt', path.join(dir, 'config.yaml'), '--target', 'rma'], { cwd: dir, env });
+    expect(wrongType.code).toBe(2);
+    expect(wrongType.stderr).toContain('takes PDF, PNG, JPEG or GIF receipts');
+  });
+});

@@ -33,7 +33,8 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   /** JSON body; sets Content-Type. */
   json?: unknown;
-  body?: string;
+  /** Text, or bytes (a multipart upload). */
+  body?: string | Uint8Array;
   /** Safe to repeat (GET is; a POST only when the server de-duplicates it, e.g. a search). */
   idempotent?: boolean;
 }
@@ -311,7 +312,7 @@ export class HttpClient {
     }
   }
 
-  private async viaUndici(url: URL, method: HttpMethod, headers: Record<string, string>, body: string | undefined): Promise<Exchange> {
+  private async viaUndici(url: URL, method: HttpMethod, headers: Record<string, string>, body: string | Uint8Array | undefined): Promise<Exchange> {
     this.agent ??= new Agent({ connect: { timeout: this.connectTimeoutMs }, headersTimeout: this.readTimeoutMs, bodyTimeout: this.readTimeoutMs, keepAliveTimeout: 10_000 });
     const res = await undiciRequest(url, { method, headers, body: body ?? null, dispatcher: this.agent });
     const text = await res.body.text();
@@ -323,7 +324,7 @@ export class HttpClient {
   }
 
   /** The `fetch` transport: the global fetch, looked up now (msw replaces it), one deadline for the whole exchange. */
-  private async viaFetch(url: URL, method: HttpMethod, headers: Record<string, string>, body: string | undefined): Promise<Exchange> {
+  private async viaFetch(url: URL, method: HttpMethod, headers: Record<string, string>, body: string | Uint8Array | undefined): Promise<Exchange> {
     const signal = AbortSignal.timeout(this.readTimeoutMs);
     try {
       const res = await globalThis.fetch(url, { method, headers, body: body ?? null, signal, redirect: 'manual' });

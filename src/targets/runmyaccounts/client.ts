@@ -39,6 +39,7 @@
  * its message (ECONNREFUSED, ENOTFOUND, UND_ERR_CONNECT_TIMEOUT, TLS codes: NOT_SENT below);
  * any other failure of such a POST counts as possibly sent, the safe side.
  */
+import { createHash } from 'node:crypto';
 import { HttpClient, HttpError, type HttpClientOptions } from '../../http/client.js';
 import { CredentialError, KontorError, PermanentError, RetriableError } from '../../errors.js';
 import type { RmaRequest } from './requests.js';
@@ -290,6 +291,28 @@ export class RunMyAccountsClient {
   async getCustomer(customernumber: string): Promise<Record<string, unknown> | null> {
     const body = await this.lookup(`/customers/${encodeURIComponent(customernumber)}`);
     return body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : null;
+  }
+
+  /**
+   * Upload a receipt (Beleg) with POST /belege, multipart with the file in the part `Filedata`
+   * (PDF, PNG, JPEG, GIF; RMA's limit is 25 MB). RMA answers 409 for a document it already has:
+   * that counts as uploaded, so an upload can be repeated safely.
+   */
+  async uploadReceipt(file: { name: string; contentType: string; data: Uint8Array }): Promise<'uploaded' | 'already there'> {
+    const boundary = `kontor-${createHash('sha256').update(file.data).digest('hex').slice(0, 24)}`;
+    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="Filedata"; filename="${file.name.replace(/["\r\n]/g, '_')}"\r\nContent-Type: ${file.contentType}\r\n\r\n`);
+    const body = Buffer.concat([head, Buffer.from(file.data), Buffer.from(`\r\n--${boundary}--\r\n`)]);
+    const url = new URL(`${this.origin}${this.basePath}/belege`);
+    const headers: Record<string, string> = { accept: this.mediaType, 'content-type': `multipart/form-data; boundary=${boundary}` };
+    if (this.auth === 'query') url.searchParams.set('api_key', this.apiKey);
+    else headers.authorization = `Bearer ${this.apiKey}`;
+    try {
+      await this.http.request({ method: 'POST', url, headers, body, idempotent: true });
+      return 'uploaded';
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 409) return 'already there';
+      throw this.classify(error, 'POST /belege', 'POST', true);
+    }
   }
 
   /** GET /parts: every part of the mandant. */
