@@ -17,6 +17,7 @@ import { backlog, listEntries, showEntry } from './outbox/queries.js';
 import { OUTBOX_STATES, type OutboxState } from './outbox/states.js';
 import { listCursors } from './store/cursors.js';
 import { closeQuarantined, getQuarantined, listQuarantine } from './store/quarantine.js';
+import { webhookTotals } from './store/webhook-events.js';
 import { accountBalance, accountStatement, openItemRows, transferGroups, trialBalance } from './targets/journal.js';
 import { credentialReport } from './service/credentials.js';
 import { Deliverer } from './service/deliver.js';
@@ -24,12 +25,15 @@ import { previewSource, pullSource, takeIn, type PullWindow } from './service/in
 import { closeRuntime, createRmaClient, createSource, openRuntime, type Runtime } from './service/runtime.js';
 import { mappingJsonSchema } from './mapping/json-schema.js';
 import { displayPath } from './config/yaml.js';
+import { parseListen } from './config/schema.js';
 import { checkAgainstChart, inspectMapping, loadMapping, type ChartAccount, type Mapping } from './mapping/load.js';
 import { previewRecords } from './service/preview.js';
 import { ENVELOPES, FileSource, recordsOfText } from './sources/file.js';
 import { Service, syncOnce } from './service/service.js';
+import { KNOWN_EVENTS } from './service/webhooks.js';
 import { collectSummary, formatBalances, formatSummary, formatTransfer, money, readTransferBalance } from './service/summary.js';
 import { startRunMyAccounts, type RmaChartAccount, type RmaEmulator, type RmaPartMaster } from './targets/runmyaccounts/emulator.js';
+import { startBillecta, type BillectaEmulator } from './targets/billecta/emulator.js';
 import type { RmaChartAccount as RmaChartRow, RunMyAccountsClient } from './targets/runmyaccounts/client.js';
 
 let redactor = new Redactor([]);
@@ -72,6 +76,30 @@ async function withDatabase<T>(cmd: Command, fn: (db: Runtime['db'], config: Con
   } finally {
     await db.destroy();
   }
+}
+
+/** A sum from a webhook in its currency; minor units as they came when kontor does not know the currency. */
+function webhookAmount(sumMinor: number, currency: string | null): string {
+  if (!currency) return `${sumMinor} (minor units, no currency)`;
+  try {
+    return money(minor(sumMinor), currency);
+  } catch {
+    return `${currency} ${sumMinor} (minor units)`;
+  }
+}
+
+/** What `status` shows of webhooks: payments per currency (count, sum, last received) and every other event type. */
+async function webhookStatus(rt: Runtime) {
+  const totals = await webhookTotals(rt.db);
+  const w = rt.config.raw.webhooks;
+  const at = w ? parseListen(w.listen) : null;
+  return {
+    endpoint: w && at ? `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}${w.billecta.path}` : null,
+    payments: totals
+      .filter((t) => t.eventType === 'InvoicePaymentReceived')
+      .map((t) => ({ source: t.source, currency: t.currency, count: t.count, sumMinor: t.sumMinor, lastReceivedAt: t.lastReceivedAt })),
+    events: totals.map((t) => ({ ...t, known: (KNOWN_EVENTS as readonly string[]).includes(t.eventType) })),
+  };
 }
 
 function positiveInt(value: string, what: string): number {
@@ -424,6 +452,8 @@ export function buildProgram(): Command {
             }),
           ),
           credentials: credentialReport(rt.config),
+          // Learned from webhooks (Billecta: InvoicePaymentReceived are payments; credits, write-offs, "paid" and unknown events are counted apart).
+          webhooks: await webhookStatus(rt),
         };
         if (opts.json) return printJson(status);
         print('sources:');
@@ -443,6 +473,14 @@ export function buildProgram(): Command {
         print('credentials:');
         if (status.credentials.length === 0) print('  none configured');
         for (const c of status.credentials) print(`  ${c.level.padEnd(8)}${c.message}`);
+        if (status.webhooks.endpoint || status.webhooks.events.length > 0) {
+          print(`webhooks${status.webhooks.endpoint ? ` (${status.webhooks.endpoint})` : ' (not configured)'}:`);
+          if (status.webhooks.payments.length === 0) print('  payments: none received');
+          for (const p of status.webhooks.payments) print(`  payments ${p.source}: ${p.count} × ${webhookAmount(p.sumMinor, p.currency)}, last received ${p.lastReceivedAt}`);
+          for (const e of status.webhooks.events.filter((x) => x.eventType !== 'InvoicePaymentReceived')) {
+            print(`  ${e.source} ${e.eventType}${e.known ? '' : ' (unknown)'}: ${e.count}${e.currency ? ` × ${webhookAmount(e.sumMinor, e.currency)}` : ''}, last received ${e.lastReceivedAt}`);
+          }
+        }
       });
     });
 
@@ -681,11 +719,18 @@ export function buildProgram(): Command {
 
   program
     .command('sandbox')
-    .description('run a local emulator of a target API (runmyaccounts) for tests, benchmarks and integrators, until Ctrl-C')
-    .argument('<target>', 'the API to emulate: runmyaccounts')
-    .option('--port <port>', 'TCP port on 127.0.0.1 (0: any free port)', '4850')
-    .option('--mandant <name>', 'mandant (client) name; repeat for several', (value: string, all: string[]) => [...all, value], [] as string[])
-    .option('--key <key>', 'the API key to accept (default: a generated one, printed)')
+    .description('run a local emulator of a target API (runmyaccounts, billecta) for tests, benchmarks and integrators, until Ctrl-C')
+    .argument('<target>', 'the API to emulate: runmyaccounts or billecta')
+    .option('--port <port>', 'TCP port on 127.0.0.1 (0: any free port; default 4850 for runmyaccounts, 4851 for billecta)')
+    .option('--mandant <name>', 'runmyaccounts: mandant (client) name; repeat for several', (value: string, all: string[]) => [...all, value], [] as string[])
+    .option('--key <key>', 'runmyaccounts: the API key to accept (default: a generated one, printed)')
+    .option('--user <name>', 'billecta: the API user (default sandbox)')
+    .option('--password <password>', 'billecta: the API password (default: a generated one, printed)')
+    .option('--creditor <guid>', 'billecta: the creditor public id (default: a random GUID, printed)')
+    .option('--token-ttl <seconds>', 'billecta: how long a SecureToken lives (default 86400)')
+    .option('--webhook <url>', 'billecta: POST InvoicePaymentReceived and the other payment events to this URL')
+    .option('--webhook-secret <secret>', 'billecta: the secret header value sent with every webhook (required with --webhook)')
+    .option('--webhook-header <name>', 'billecta: the header that carries the webhook secret (default x-webhook-secret)')
     .option('--latency <ms>', 'delay every request by MS milliseconds')
     .option('--error-rate <share>', 'answer this share (0 to 1) of requests with 500')
     .option('--throttle <n>', 'answer the first N requests with 429 and Retry-After')
@@ -694,8 +739,8 @@ export function buildProgram(): Command {
     .option('--parts <file>', 'JSON file with the part master: [{"partnumber", "income_accno", "tax_accnos", "sellprice", "unit", "description"}]')
     .option('--accounts <file>', 'JSON file with accounts to add to the chart: [{"accno", "description", "category", "link"}]')
     .option('--quiet', 'do not log each request on stderr')
-    .action(async (target: string, opts: { port: string; mandant: string[]; key?: string; latency?: string; errorRate?: string; throttle?: string; retryAfter?: string; dropAfterCommit?: string; parts?: string; accounts?: string; quiet?: boolean }) => {
-      if (target !== 'runmyaccounts') throw new UsageError(`sandbox: "${target}" is not an API kontor emulates (runmyaccounts)`);
+    .action(async (target: string, opts: { port?: string; mandant: string[]; key?: string; user?: string; password?: string; creditor?: string; tokenTtl?: string; webhook?: string; webhookSecret?: string; webhookHeader?: string; latency?: string; errorRate?: string; throttle?: string; retryAfter?: string; dropAfterCommit?: string; parts?: string; accounts?: string; quiet?: boolean }) => {
+      if (target !== 'runmyaccounts' && target !== 'billecta') throw new UsageError(`sandbox: "${target}" is not an API kontor emulates (runmyaccounts, billecta)`);
       const count = (value: string | undefined, option: string, max = Number.MAX_SAFE_INTEGER): number | undefined => {
         if (value === undefined) return undefined;
         const n = Number(value);
@@ -722,10 +767,59 @@ export function buildProgram(): Command {
         retryAfterSeconds: count(opts.retryAfter, '--retry-after'),
         dropAfterCommit: count(opts.dropAfterCommit, '--drop-after-commit'),
       };
+      const stopped = () =>
+        new Promise<void>((resolve) => {
+          const stop = () => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            resolve();
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+      if (target === 'billecta') {
+        if (opts.mandant.length > 0 || opts.key !== undefined || opts.parts !== undefined || opts.accounts !== undefined) throw new UsageError('sandbox billecta: --mandant, --key, --parts and --accounts are options of runmyaccounts');
+        if ((opts.webhook === undefined) !== (opts.webhookSecret === undefined)) throw new UsageError('sandbox billecta: --webhook and --webhook-secret go together');
+        if (opts.webhookHeader !== undefined && opts.webhook === undefined) throw new UsageError('sandbox billecta: --webhook-header needs --webhook');
+        const ttl = count(opts.tokenTtl, '--token-ttl');
+        if (ttl === 0) throw new UsageError('--token-ttl "0" is not a positive number of seconds');
+        let billecta: BillectaEmulator;
+        try {
+          billecta = await startBillecta({
+            port: count(opts.port ?? '4851', '--port', 65535),
+            user: opts.user,
+            password: opts.password,
+            creditors: opts.creditor === undefined ? undefined : [{ CreditorPublicId: opts.creditor }],
+            tokenTtlMs: ttl === undefined ? undefined : ttl * 1000,
+            webhook: opts.webhook === undefined ? undefined : { url: opts.webhook, secret: opts.webhookSecret!, header: opts.webhookHeader },
+            faults: Object.fromEntries(Object.entries(faults).filter(([, v]) => v !== undefined)),
+            log: opts.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
+          });
+        } catch (error) {
+          if (error instanceof RangeError) throw new UsageError(`sandbox: ${error.message}`);
+          throw error;
+        }
+        const active = Object.entries(billecta.faults).map(([k, v]) => `${k}=${v}`);
+        print(`Billecta sandbox listening on ${billecta.url}`);
+        print(`url:      ${billecta.url}`);
+        print(`creditor: ${billecta.creditorPublicId}`);
+        print(`user:     ${billecta.user}`);
+        print(`password: ${billecta.password}  (Basic on every call, or POST /v1/authentication/apiauthenticate for a SecureToken)`);
+        print(`webhook:  ${opts.webhook === undefined ? 'none' : `${opts.webhook} (secret in ${opts.webhookHeader ?? 'x-webhook-secret'})`}`);
+        print(`faults:   ${active.length > 0 ? active.join(', ') : 'none'}  (change them: POST ${billecta.url}/_control/faults)`);
+        print('Data is kept in memory only. Ctrl-C stops the sandbox.');
+        await stopped();
+        await billecta.close();
+        print(`sandbox stopped after ${billecta.stats.requests} request(s)`);
+        return;
+      }
+      if (opts.user !== undefined || opts.password !== undefined || opts.creditor !== undefined || opts.tokenTtl !== undefined || opts.webhook !== undefined || opts.webhookSecret !== undefined || opts.webhookHeader !== undefined) {
+        throw new UsageError('sandbox runmyaccounts: --user, --password, --creditor, --token-ttl and --webhook* are options of billecta');
+      }
       let emulator: RmaEmulator;
       try {
         emulator = await startRunMyAccounts({
-          port: count(opts.port, '--port', 65535),
+          port: count(opts.port ?? '4850', '--port', 65535),
           mandants: opts.mandant.length > 0 ? opts.mandant : ['sandbox'],
           key: opts.key,
           parts: jsonList<RmaPartMaster>(opts.parts, '--parts'),
@@ -744,15 +838,7 @@ export function buildProgram(): Command {
       print(`key:     ${emulator.key}  (send it as a Bearer token or as the api_key query parameter)`);
       print(`faults:  ${active.length > 0 ? active.join(', ') : 'none'}  (change them: POST ${emulator.url}/_control/faults)`);
       print('Books are kept in memory only. Ctrl-C stops the sandbox.');
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await stopped();
       await emulator.close();
       print(`sandbox stopped after ${emulator.stats.requests} request(s)`);
     });

@@ -71,7 +71,8 @@ describe('kontor CLI', () => {
     expect(billectaOnline.stdout).toContain('error: check --online for target "journal" (Billecta) is not implemented yet (it arrives with issue #7)');
     const run = await runCli(['sync', '--once'], { cwd: dir, env: { RMA_KEY: 'k-123456789' } });
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('target "journal": delivery to Billecta is not implemented yet (it arrives with issue #7)');
+    // Billecta logs in with a username and password; an api_key alone is refused before any database exists.
+    expect(run.stderr).toContain('target "journal": no username and password (or password_file) in its test credentials');
     expect(existsSync(path.join(dir, 'data')), 'refused before creating the database').toBe(false);
   });
 
@@ -109,7 +110,7 @@ describe('kontor CLI', () => {
 
   it('migrate, sync, status, ledger, outbox and quarantine work together', async () => {
     const dir = tempProject();
-    expect((await runCli(['migrate'], { cwd: dir })).stdout.trim()).toBe('applied: 0001_initial.js, 0002_books.js');
+    expect((await runCli(['migrate'], { cwd: dir })).stdout.trim()).toBe('applied: 0001_initial.js, 0002_books.js, 0003_webhook_events.js');
     expect((await runCli(['migrate'], { cwd: dir })).stdout.trim()).toBe('database schema is up to date');
 
     writeFileSync(path.join(dir, 'examples', 'orders', 'broken.jsonl'), '{"id": 77, "currency": "CHF"}\n');

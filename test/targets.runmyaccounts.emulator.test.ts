@@ -602,7 +602,7 @@ describe('kontor sandbox runmyaccounts', () => {
         child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
         child.on('close', (code) => resolve({ code, stderr }));
       });
-    expect(await run(['billecta'])).toEqual({ code: 2, stderr: expect.stringContaining('"billecta" is not an API kontor emulates') });
+    expect(await run(['quickbooks'])).toEqual({ code: 2, stderr: expect.stringContaining('"quickbooks" is not an API kontor emulates (runmyaccounts, billecta)') });
     expect(await run(['runmyaccounts', '--port', '0', '--error-rate', '2'])).toEqual({ code: 2, stderr: expect.stringContaining('--error-rate "2" is not a share from 0 to 1') });
   });
 });

@@ -76,6 +76,7 @@ export function loadConfig(configPath: string = DEFAULT_CONFIG_PATH, env: NodeJS
       if (value) secrets.add(value);
     }
   }
+  if (raw.webhooks?.billecta) secrets.add(raw.webhooks.billecta.secret);
   // Credentials of targets, however given, are secrets too (dates aside).
   for (const t of Object.values(raw.targets)) {
     for (const set of Object.values(t.credentials)) {

@@ -140,6 +140,20 @@ const billectaTarget = z.strictObject({
   type: z.literal('billecta'),
   ...targetCommon,
   creditor_public_id: z.string().min(1),
+  /**
+   * How kontor authenticates with the `username` and `password` of the environment's credentials:
+   * `token` (a SecureToken from /v1/authentication/apiauthenticate, cached until it expires) or
+   * `basic` (Basic on every call).
+   */
+  auth: z.enum(['token', 'basic']).default('token'),
+  /** Billecta's DeliveryMethod of invoices and credit invoices: attest sends them so. `Manually` sends nothing. */
+  delivery_method: z.enum(['Email', 'Mail', 'Manually', 'SMS', 'EInvoice', 'Kivra', 'Avy']).default('Manually'),
+  /** Clearing account → the creditor's PaymentMeanCode for payments booked from it (`1580: CARD`). */
+  payment_means: z.record(z.string().regex(/^[0-9A-Za-z._-]{1,20}$/, 'an account number like "1580"'), z.string().min(1).max(50)).default({}),
+  /** Failing calls (HTTP 400 and above except 404) allowed per 60 s before kontor pauses; Billecta delays callers after 50. */
+  failing_calls_per_minute: numeric(z.number().int().min(1).max(50)).default(40),
+  /** The most requests kontor sends to Billecta per second. */
+  requests_per_second: numeric(z.number().positive().max(50)).default(5),
 });
 
 const target = z.discriminatedUnion('type', [journalTarget, runMyAccountsTarget, billectaTarget], {
@@ -257,6 +271,41 @@ const service = z.strictObject({
   credential_warning_days: numeric(z.number().int().nonnegative()).default(30),
 });
 
+/**
+ * `host:port` the webhook server listens on; a bare port (or `:port`) means 127.0.0.1, and
+ * IPv6 hosts are bracketed (`[::1]:8787`). Port 0 picks a free port (tests).
+ */
+export function parseListen(value: string): { host: string; port: number } | null {
+  const m = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)?:)?(\d{1,5})$/.exec(value.trim());
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (port > 65535) return null;
+  const host = m[1] ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1';
+  return { host, port };
+}
+
+const webhookListen = z.string().refine((v) => parseListen(v) !== null, 'expected host:port, e.g. "127.0.0.1:8787"');
+
+/**
+ * Webhooks that targets push to kontor (issue #7). Billecta signs nothing: it sends the
+ * custom header set up in its portal, and kontor compares that header with `secret`.
+ */
+const webhooks = z.strictObject({
+  /** Bound to loopback unless said otherwise: put a TLS reverse proxy in front. */
+  listen: webhookListen.default('127.0.0.1:8787'),
+  billecta: z.strictObject({
+    path: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, 'a URL path starting with "/"').default('/webhooks/billecta'),
+    /** [inferred] The custom request header set in Billecta's portal (Settings → Addons → Webhooks). */
+    header: z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name')
+      .transform((h) => h.toLowerCase())
+      .default('x-webhook-secret'),
+    secret: secret.min(16, 'use a webhook secret of at least 16 characters'),
+    max_body_bytes: numeric(z.number().int().positive().max(10 * 1024 * 1024)).default(65536),
+  }),
+});
+
 export const configSchema = z
   .strictObject({
     database: database.default({ busy_timeout_ms: 5000, pool_max: 10 }),
@@ -269,6 +318,7 @@ export const configSchema = z
     }),
     sources: z.record(name, source).refine((s) => Object.keys(s).length > 0, 'configure at least one source'),
     targets: z.record(name, target).refine((t) => Object.keys(t).length > 0, 'configure at least one target'),
+    webhooks: webhooks.optional(),
   })
   .superRefine((config, ctx) => {
     const targetNames = Object.keys(config.targets);
@@ -288,3 +338,4 @@ export type RawConfig = z.infer<typeof configSchema>;
 export type SourceConfig = z.infer<typeof source>;
 export type TargetConfig = z.infer<typeof target>;
 export type CredentialSet = z.infer<typeof credentialSet>;
+export type WebhooksConfig = z.infer<typeof webhooks>;

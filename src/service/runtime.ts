@@ -7,7 +7,7 @@ import { formatDocumentKey, sum, type BookDocument, type Minor, type PaymentDocu
 import type { Config, ResolvedSource, ResolvedTarget } from '../config/load.js';
 import { openDatabase } from '../db/connect.js';
 import { migrateLatest } from '../db/migrate.js';
-import { ConfigError, NotImplementedError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { loadMapping, type Mapping } from '../mapping/load.js';
@@ -21,6 +21,8 @@ import { JournalTarget } from '../targets/journal.js';
 import { RunMyAccountsClient, type RmaLog, type RunMyAccountsClientOptions } from '../targets/runmyaccounts/client.js';
 import type { RmaRequestOptions } from '../targets/runmyaccounts/requests.js';
 import { RunMyAccountsTarget } from '../targets/runmyaccounts/target.js';
+import { BillectaClient } from '../targets/billecta/client.js';
+import { BillectaTarget } from '../targets/billecta/target.js';
 import type { TargetAdapter } from '../targets/types.js';
 
 export interface SourceBinding {
@@ -71,8 +73,14 @@ export function assertDeliverable(target: ResolvedTarget): void {
         throw new ConfigError([{ message: `target "${target.name}": no api_key (or api_key_file) in its ${target.environment} credentials` }]);
       }
       return;
-    case 'billecta':
-      throw new NotImplementedError(`target "${target.name}": delivery to Billecta`, 'it arrives with issue #7');
+    case 'billecta': {
+      // The environment picks both the host and the credential set: a production password never goes to apitest.
+      const set = target.config.credentials[target.environment];
+      if (!set?.username || !set.password) {
+        throw new ConfigError([{ message: `target "${target.name}": no username and password (or password_file) in its ${target.environment} credentials` }]);
+      }
+      return;
+    }
   }
 }
 
@@ -154,6 +162,55 @@ export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger):
       requests: rmaRequestOptions(c),
       transferAccount: c.transfer_account,
       paidBefore: (doc) => deliveredPaymentsOn(db, target.name, doc),
+      ...(log ? { log } : {}),
+    });
+  }
+  if (c.type === 'billecta') {
+    const log = logger ? rmaLog(logger.child({ target: target.name })) : undefined;
+    const set = c.credentials[target.environment]!;
+    const client = new BillectaClient({
+      name: target.name,
+      baseUrl: target.baseUrl!,
+      username: set.username!,
+      password: set.password!,
+      auth: c.auth,
+      failingCallsPerMinute: c.failing_calls_per_minute,
+      requestsPerSecond: c.requests_per_second,
+      ...(log ? { log } : {}),
+    });
+    const clearingAccounts = new Set(Object.keys(c.payment_means));
+    /** Documents in this target's outbox (in `state`, if given) whose JSON body has `"field":"value"`, newest first. */
+    const delivered = async (kinds: string[], field: string, value: string, state?: string) => {
+      const needle = `"${field}":${JSON.stringify(value)}`.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+      const query = db('outbox_entries as e')
+        .join('documents as d', 'd.id', 'e.document_id')
+        .where(state ? { 'e.target': target.name, 'e.state': state } : { 'e.target': target.name })
+        .whereIn('d.kind', kinds)
+        .whereRaw("d.body LIKE ? ESCAPE '\\'", [`%${needle}%`])
+        .orderBy('e.id', 'desc')
+        .select('d.body', 'e.external_id');
+      return (await query) as { body: string; external_id: string | null }[];
+    };
+    return new BillectaTarget({
+      name: target.name,
+      client,
+      requests: { creditorPublicId: c.creditor_public_id, deliveryMethod: c.delivery_method, paymentMeanCodes: c.payment_means },
+      // An invoice a provider collected: a payment of it from one of the payment_means' clearing accounts.
+      collectedOn: async (number) => {
+        for (const row of await delivered(['payment'], 'appliesTo', number)) {
+          const doc = JSON.parse(row.body) as BookDocument;
+          if (doc.kind === 'payment' && doc.appliesTo === number && doc.purpose === 'payment' && doc.amount > 0 && clearingAccounts.has(doc.account)) return doc.account;
+        }
+        return null;
+      },
+      // The ActionPublicId recorded as the external id of kontor's delivered invoice or credit note.
+      actionIdOf: async (number) => {
+        for (const row of await delivered(['invoice', 'credit-note'], 'number', number, 'delivered')) {
+          const doc = JSON.parse(row.body) as BookDocument;
+          if (doc.kind !== 'customer' && doc.kind !== 'payment' && doc.number === number && row.external_id) return row.external_id;
+        }
+        return null;
+      },
       ...(log ? { log } : {}),
     });
   }

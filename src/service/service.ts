@@ -14,6 +14,7 @@ import { pullSource, type IntakeStats } from './intake.js';
 import { encodeWatermark } from '../sources/watermark.js';
 import { closeRuntime, type Runtime } from './runtime.js';
 import { collectSummary, formatSummary, type Summary } from './summary.js';
+import { startWebhookServer, type WebhookServer } from './webhooks.js';
 
 export interface SyncResult {
   intake: IntakeStats[];
@@ -62,6 +63,7 @@ export class Service {
   private readonly tasks: ScheduledTask[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped: Promise<void> | null = null;
+  private webhooks: WebhookServer | null = null;
   private resolveDone!: () => void;
   readonly done = new Promise<void>((resolve) => {
     this.resolveDone = resolve;
@@ -89,9 +91,24 @@ export class Service {
     return next;
   }
 
+  /** The webhook endpoint's URL while it listens (`webhooks:` configured), else null. */
+  get webhookUrl(): string | null {
+    return this.webhooks?.url ?? null;
+  }
+
   async start(): Promise<Summary | undefined> {
     const { rt } = this;
     const started = Date.now();
+    if (rt.config.raw.webhooks) {
+      // First, so that a port already in use stops the start before any work is done.
+      try {
+        this.webhooks = await startWebhookServer(rt);
+      } catch (error) {
+        rt.logger.error(errorMessage(error));
+        await this.stop();
+        throw error;
+      }
+    }
     warnAboutCredentials(rt);
     this.timers.push(setInterval(() => warnAboutCredentials(rt), DAY_MS));
 
@@ -183,8 +200,11 @@ export class Service {
       // One grace period in all: in-flight deliveries, then whatever is still queued (which
       // saw the abort and returns at once).
       const deadline = Date.now() + rt.config.raw.service.shutdown_grace_seconds * 1000;
+      // Webhook requests in flight still write to the database: the server closes first, within the same grace.
+      const webhooksClosed = this.webhooks?.close(deadline - Date.now()) ?? Promise.resolve();
       await this.deliverer.settle(deadline - Date.now());
       await Promise.race([this.chain, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+      await webhooksClosed;
       await closeRuntime(rt);
       rt.logger.info('kontor stopped');
       this.resolveDone();
