@@ -6,7 +6,6 @@
  * payments with write-offs, UniqueApiCallId de-duplication, throttling, faults, webhooks and
  * `kontor sandbox billecta` as a process.
  */
-import { spawn } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -31,7 +30,7 @@ import {
 } from '../src/books/index.js';
 import { startBillecta, type BillectaEmulator, type BillectaEmulatorOptions } from '../src/targets/billecta/emulator.js';
 import { billectaRequestsFor, resolveBillectaPlaceholders, type BillectaPlaceholderKind, type BillectaRequest, type BillectaRequestOptions } from '../src/targets/billecta/requests.js';
-import { CLI, ROOT } from './helpers.js';
+import { runSandbox, startSandbox } from './targets-helpers.js';
 
 // ── documents (as in targets.billecta.requests.test.ts) ─────────────────────────────────
 
@@ -487,22 +486,9 @@ describe('Billecta emulator: UniqueApiCallId, throttling and faults', () => {
 
 describe('kontor sandbox billecta', () => {
   it('runs in the foreground, prints URL and credentials, serves requests, and stops on SIGINT', async () => {
-    const child = spawn(process.execPath, [CLI, 'sandbox', 'billecta', '--port', '0', '--password', 'p4ssw0rd-sandbox'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const sandbox = await startSandbox(['billecta', '--port', '0', '--password', 'p4ssw0rd-sandbox'], /^faults:/m);
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no URL within 15 s\n${stdout}\n${stderr}`)), 15_000);
-        child.stdout.on('data', (d: Buffer) => {
-          stdout += d.toString();
-          if (/^faults:/m.test(stdout)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
+      const stdout = sandbox.stdout();
       const url = /^url:\s+(\S+)/m.exec(stdout)![1]!;
       const creditor = /^creditor:\s+(\S+)/m.exec(stdout)![1]!;
       const user = /^user:\s+(\S+)/m.exec(stdout)![1]!;
@@ -512,21 +498,16 @@ describe('kontor sandbox billecta', () => {
       const reply = await fetch(`${url}/v1/debtors/debtors/${creditor}`, { headers: { authorization: basic(user, password), accept: 'application/json' } });
       expect([reply.status, await reply.json()]).toEqual([200, []]);
     } finally {
-      child.kill('SIGINT');
+      sandbox.child.kill('SIGINT');
     }
-    expect(await exited).toBe(0);
-    expect(stdout).toMatch(/sandbox stopped after 1 request\(s\)/);
-    expect(stderr).toContain(`GET /v1/debtors/debtors/`);
-    expect(stderr).not.toContain('p4ssw0rd-sandbox');
+    expect(await sandbox.exited).toBe(0);
+    expect(sandbox.stdout()).toMatch(/sandbox stopped after 1 request\(s\)/);
+    expect(sandbox.stderr()).toContain(`GET /v1/debtors/debtors/`);
+    expect(sandbox.stderr()).not.toContain('p4ssw0rd-sandbox');
   });
 
   it('refuses --webhook without --webhook-secret (exit 2)', async () => {
-    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CLI, 'sandbox', 'billecta', '--port', '0', '--webhook', 'http://127.0.0.1:9/x'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('close', (code) => resolve({ code, stderr }));
-    });
+    const result = await runSandbox(['billecta', '--port', '0', '--webhook', 'http://127.0.0.1:9/x']);
     expect(result).toEqual({ code: 2, stderr: expect.stringContaining('--webhook and --webhook-secret go together') });
   });
 });

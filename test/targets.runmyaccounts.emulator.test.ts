@@ -6,7 +6,6 @@
  * rules (unique invnumber, known customers, parts and accounts with the right link), auth,
  * lookups, XML, fault injection and `kontor sandbox runmyaccounts` as a process.
  */
-import { spawn } from 'node:child_process';
 import { XMLParser } from 'fast-xml-parser';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -24,7 +23,7 @@ import {
 } from '../src/books/index.js';
 import { startRunMyAccounts, type RmaEmulator, type RmaEmulatorOptions } from '../src/targets/runmyaccounts/emulator.js';
 import { rmaRequestsFor, type RmaRequest } from '../src/targets/runmyaccounts/requests.js';
-import { CLI, ROOT } from './helpers.js';
+import { runSandbox, startSandbox } from './targets-helpers.js';
 import { articleSales, chf, income, key, part, sales } from './usecase-documents.js';
 
 const KEY = 'test-key-2f9c41d7';
@@ -558,22 +557,9 @@ describe('belege', () => {
 
 describe('kontor sandbox runmyaccounts', () => {
   it('runs in the foreground, prints URL, mandant and a generated key, serves requests, and stops on SIGINT', async () => {
-    const child = spawn(process.execPath, [CLI, 'sandbox', 'runmyaccounts', '--port', '0', '--latency', '1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const sandbox = await startSandbox(['runmyaccounts', '--port', '0', '--latency', '1'], /^key:/m);
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no URL within 15 s\n${stdout}\n${stderr}`)), 15_000);
-        child.stdout.on('data', (d: Buffer) => {
-          stdout += d.toString();
-          if (/^key:/m.test(stdout)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
+      const stdout = sandbox.stdout();
       const url = /^url:\s+(\S+)/m.exec(stdout)![1]!;
       const mandant = /^mandant:\s+(\S+)/m.exec(stdout)![1]!;
       const generated = /^key:\s+(\S+)/m.exec(stdout)![1]!;
@@ -584,9 +570,11 @@ describe('kontor sandbox runmyaccounts', () => {
       expect([reply.status, await reply.json()]).toEqual([200, { row: { accountnumber: '1090', accountname: 'Transferkonto', amount: '0.0000' } }]);
       expect((await fetch(`${url}/api/latest/clients/${mandant}/charts`, { headers: { authorization: 'Bearer nope' } })).status).toBe(403);
     } finally {
-      child.kill('SIGINT');
+      sandbox.child.kill('SIGINT');
     }
-    expect(await exited).toBe(0);
+    expect(await sandbox.exited).toBe(0);
+    const stdout = sandbox.stdout();
+    const stderr = sandbox.stderr();
     expect(stdout).toMatch(/sandbox stopped after 2 request\(s\)/);
     // Each request is logged on stderr, the key redacted.
     expect(stderr).toContain('GET /api/latest/clients/sandbox/gl/v2/saldo?accno=1090&api_key=[REDACTED] 200');
@@ -595,13 +583,7 @@ describe('kontor sandbox runmyaccounts', () => {
   });
 
   it('refuses an unknown target and bad fault values (exit 2)', async () => {
-    const run = (args: string[]) =>
-      new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [CLI, 'sandbox', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-        let stderr = '';
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        child.on('close', (code) => resolve({ code, stderr }));
-      });
+    const run = runSandbox;
     expect(await run(['quickbooks'])).toEqual({ code: 2, stderr: expect.stringContaining('"quickbooks" is not an API kontor emulates (runmyaccounts, billecta)') });
     expect(await run(['runmyaccounts', '--port', '0', '--error-rate', '2'])).toEqual({ code: 2, stderr: expect.stringContaining('--error-rate "2" is not a share from 0 to 1') });
   });

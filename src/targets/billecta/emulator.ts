@@ -36,25 +36,12 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { currencyExponent, divRound, formatDecimal, isCalendarDate, isKnownCurrency, minor, parseDecimal, sum, vatFromGross, vatFromNet, vatRate, type Minor } from '../../books/index.js';
+import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, type EmulatorFaultStats, type EmulatorFaults } from '../emulator-kit.js';
 
 // ── options and views ────────────────────────────────────────────────────────────────────
 
-export interface BillectaFaults {
-  /** Milliseconds every API request waits (after its body arrived, before it is handled). */
-  latencyMs?: number;
-  /** Share of API requests (0…1) answered 500 without being handled. */
-  errorRate?: number;
-  /** The next N API requests answer 429 Too Many Requests with `Retry-After`. */
-  throttle?: number;
-  /** The `Retry-After` of a `throttle` 429, in seconds (default 1). */
-  retryAfterSeconds?: number;
-  /** The next N successful writes are committed, then their connection is destroyed without an answer. */
-  dropAfterCommit?: number;
-  /** The next N successful writes are committed, then answered 500 (an in-doubt send). */
-  failAfterCommit?: number;
-}
+export type BillectaFaults = EmulatorFaults;
 
 /** A limit on the calls of one endpoint: at most `count` per `windowMs`. */
 export interface BillectaRateLimit {
@@ -285,7 +272,7 @@ export interface BillectaEmulatorStats {
   /** Requests being handled at once, at most. */
   maxConcurrent: number;
   webhooks: { sent: number; delivered: number; failed: number };
-  faults: { delayed: number; failed: number; throttled: number; dropped: number; failedAfterCommit: number };
+  faults: EmulatorFaultStats;
 }
 
 /** Per invoice: what it is worth and what happened to it, in minor units. */
@@ -336,17 +323,6 @@ export interface BillectaEmulator {
 }
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────
-
-/** An answer other than success: status and Billecta's error message. */
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
 
 const bad = (message: string) => new Refusal(400, message);
 
@@ -465,25 +441,8 @@ const CURRENCIES: readonly { CurrencyCode: string; Iso4217: string; Description:
     return { CurrencyCode: code!, Iso4217: iso!, Description: description!, Decimals: decimals, OneUnit: 10 ** decimals };
   });
 
-const FAULT_KEYS = ['latencyMs', 'errorRate', 'throttle', 'retryAfterSeconds', 'dropAfterCommit', 'failAfterCommit'] as const;
-
 /** Faults checked and copied: counts and milliseconds non-negative integers, the error rate a share 0…1. */
-export function checkBillectaFaults(value: unknown): BillectaFaults {
-  if (!isObject(value)) throw new RangeError('faults must be an object');
-  const out: BillectaFaults = {};
-  for (const [key, v] of Object.entries(value)) {
-    if (!(FAULT_KEYS as readonly string[]).includes(key)) throw new RangeError(`unknown fault "${key}" (known: ${FAULT_KEYS.join(', ')})`);
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`fault ${key} must be a non-negative number, not ${JSON.stringify(v)}`);
-    if (key === 'errorRate') {
-      if (v > 1) throw new RangeError(`fault errorRate is a share from 0 to 1, not ${v}`);
-    } else if (!Number.isSafeInteger(v)) {
-      throw new RangeError(`fault ${key} must be a whole number, not ${v}`);
-    }
-    out[key as (typeof FAULT_KEYS)[number]] = v;
-  }
-  return out;
-}
+export const checkBillectaFaults: (value: unknown) => BillectaFaults = checkEmulatorFaults;
 
 interface Answer {
   status: number;
@@ -607,7 +566,7 @@ class Emulator implements BillectaEmulator {
       tokensIssued: 0,
       maxConcurrent: 0,
       webhooks: { sent: 0, delivered: 0, failed: 0 },
-      faults: { delayed: 0, failed: 0, throttled: 0, dropped: 0, failedAfterCommit: 0 },
+      faults: freshFaultStats(),
     };
   }
 
@@ -616,20 +575,11 @@ class Emulator implements BillectaEmulator {
   }
 
   async listen(port: number, host: string): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.port = (this.server.address() as AddressInfo).port;
-    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+    ({ port: this.port, url: this.url } = await listenOn(this.server, port, host));
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve, reject) => this.server.close((e) => (e ? reject(e) : resolve())));
+    await closeServer(this.server);
     await this.webhooksSettled();
   }
 
@@ -1347,26 +1297,9 @@ class Emulator implements BillectaEmulator {
       res.end(body ?? undefined);
     };
 
+    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random() };
     try {
-      const latency = this.currentFaults.latencyMs;
-      if (latency) {
-        record.fault = 'latency';
-        this.stats.faults.delayed++;
-        await new Promise((resolve) => setTimeout(resolve, latency));
-      }
-      const faults = this.currentFaults;
-      if (faults.throttle) {
-        faults.throttle--;
-        record.fault = 'throttle';
-        this.stats.faults.throttled++;
-        throw new Refusal(429, 'Too many requests (emulated)', { 'retry-after': String(faults.retryAfterSeconds ?? 1) });
-      }
-      this.throttle(method, url.pathname);
-      if (faults.errorRate && this.random() < faults.errorRate) {
-        record.fault = 'error';
-        this.stats.faults.failed++;
-        throw new Refusal(500, 'Internal server error (emulated)');
-      }
+      const faults = await requestFaults(faultTarget, () => this.throttle(method, url.pathname));
       if (tooLarge) throw new Refusal(413, 'the request body is too large');
       if (!auth.ok) {
         throw new Refusal(401, auth.kind === 'none' ? 'Authorization required: Basic or SecureToken' : auth.kind === 'token' && this.token !== null && this.now() >= this.token.expires ? 'the SecureToken has expired' : 'Access denied: the credentials are not valid');
@@ -1385,20 +1318,7 @@ class Emulator implements BillectaEmulator {
         this.stats.committed++;
         if (callId !== null) this.usedCallIds.add(callId);
         for (const event of result.events ?? []) if (this.webhook) void this.sendWebhook(event).catch(() => undefined);
-        if (faults.dropAfterCommit) {
-          faults.dropAfterCommit--;
-          record.fault = 'drop';
-          this.stats.faults.dropped++;
-          finish('dropped');
-          req.socket.destroy();
-          return;
-        }
-        if (faults.failAfterCommit) {
-          faults.failAfterCommit--;
-          record.fault = 'fail-after-commit';
-          this.stats.faults.failedAfterCommit++;
-          throw new Refusal(500, 'Internal server error (emulated, after the commit)');
-        }
+        if (commitFaults(faults, faultTarget, req, finish)) return;
       }
       answer(result.status, result.payload);
     } catch (error) {
@@ -1413,24 +1333,11 @@ class Emulator implements BillectaEmulator {
 
   /** `/_control/…`: faults, state and the emulator-only lookup, for other processes (no auth: the sandbox listens on loopback). */
   private control(req: IncomingMessage, res: ServerResponse, url: URL, raw: Buffer): void {
-    const reply = (status: number, value: unknown) => {
-      const body = value === undefined ? undefined : JSON.stringify(value, null, 2);
-      res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) });
-      res.end(body);
-    };
+    const reply = controlReplier(res, 'application/json; charset=utf-8');
     const path = url.pathname;
     try {
-      if (path === '/_control/faults' && req.method === 'GET') return reply(200, this.faults);
-      if (path === '/_control/faults' && (req.method === 'POST' || req.method === 'PUT')) {
-        let value: unknown;
-        try {
-          value = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
-        } catch {
-          return reply(400, { error: 'the body is not valid JSON' });
-        }
-        this.faults = value as BillectaFaults;
-        return reply(200, this.faults);
-      }
+      const faults = faultsControl(req, path, raw, this);
+      if (faults) return reply(faults.status, faults.value);
       if (path === '/_control/state' && req.method === 'GET') {
         return reply(200, { creditors: this.creditors, totals: this.totals(), debtors: this.debtorMap.size, products: this.productMap.size, payments: this.paymentList.length, webhooks: this.webhooks(), faults: this.faults, stats: this.stats });
       }
@@ -1456,27 +1363,6 @@ class Emulator implements BillectaEmulator {
       return reply(400, { error: (error as Error).message });
     }
   }
-}
-
-function decodePathSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new Refusal(400, `the path segment "${segment}" is not valid percent-encoding`);
-  }
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<{ data: Buffer; tooLarge: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > limit) tooLarge = true;
-    else chunks.push(buffer);
-  }
-  return { data: Buffer.concat(chunks), tooLarge };
 }
 
 /**

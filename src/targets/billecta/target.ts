@@ -48,9 +48,10 @@
  * A credential error stops the target: logged once as an alert, every later call throws it
  * again without contacting Billecta, until kontor restarts with fixed credentials.
  */
-import { currencyExponent, formatDocumentKey, numberOf, type BookDocument, type CustomerDocument, type Minor, type PaymentDocument, type SalesDocument } from '../../books/index.js';
+import { currencyExponent, formatDocumentKey, type BookDocument, type CustomerDocument, type Minor, type PaymentDocument, type SalesDocument } from '../../books/index.js';
 import { PermanentError, RetriableError } from '../../errors.js';
 import type { Delivered, TargetAdapter } from '../types.js';
+import { describeDocument as describe } from '../documents.js';
 import {
   BillectaAlreadyDoneError,
   BillectaCredentialError,
@@ -83,19 +84,6 @@ type Json = Record<string, unknown>;
 interface FoundAction {
   id: string;
   stage: string;
-}
-
-function describe(doc: BookDocument): string {
-  switch (doc.kind) {
-    case 'customer':
-      return `customer ${doc.number}`;
-    case 'payment':
-      return `${doc.purpose === 'payment' ? 'payment' : doc.purpose} ${numberOf(doc)}`;
-    case 'credit-note':
-      return `credit note ${doc.number}`;
-    default:
-      return `${doc.kind} ${doc.number}`;
-  }
 }
 
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -28,10 +28,10 @@
  */
 import { randomBytes, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import { currencyExponent, divRound, formatDecimal, isCalendarDate, isKnownCurrency, minor, parseDecimal, sum, type Minor } from '../../books/index.js';
 import { rmaDateTime } from './requests.js';
+import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, type EmulatorFaultKind, type EmulatorFaults, type EmulatorFaultStats } from '../emulator-kit.js';
 
 // ── the chart ────────────────────────────────────────────────────────────────────────────
 
@@ -263,20 +263,7 @@ export interface RmaPartMaster {
   tax_accnos?: string;
 }
 
-export interface RmaFaults {
-  /** Milliseconds every API request waits (after its body arrived, before it is handled). */
-  latencyMs?: number;
-  /** Share of API requests (0…1) answered 500 without being handled. */
-  errorRate?: number;
-  /** The next N API requests answer 429 Too Many Requests with `Retry-After`. */
-  throttle?: number;
-  /** The `Retry-After` of a 429, in seconds (default 1). */
-  retryAfterSeconds?: number;
-  /** The next N successful writes are committed, then their connection is destroyed without an answer. */
-  dropAfterCommit?: number;
-  /** The next N successful writes are committed, then answered 500 (an in-doubt send). */
-  failAfterCommit?: number;
-}
+export type RmaFaults = EmulatorFaults;
 
 export interface RmaEmulatorOptions {
   /** TCP port on `host`; 0 (default) picks a free one. */
@@ -417,7 +404,7 @@ export interface RmaRequestRecord {
   /** The status answered; `dropped` when the connection was destroyed instead. */
   status: number | 'dropped';
   /** The fault injected, if one was. */
-  fault: 'latency' | 'error' | 'throttle' | 'drop' | 'fail-after-commit' | null;
+  fault: EmulatorFaultKind | null;
   /** The error message answered, if any. */
   error: string | null;
   durationMs: number;
@@ -430,7 +417,7 @@ export interface RmaEmulatorStats {
   writes: number;
   /** Writes that changed the books. */
   committed: number;
-  faults: { delayed: number; failed: number; throttled: number; dropped: number; failedAfterCommit: number };
+  faults: EmulatorFaultStats;
 }
 
 export interface RmaEmulator {
@@ -460,17 +447,6 @@ export interface RmaEmulator {
 }
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────
-
-/** An answer other than success: status and RMA's error message. */
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
 
 const bad = (message: string) => new Refusal(400, message);
 
@@ -784,25 +760,8 @@ interface Answer {
   committed?: boolean;
 }
 
-const FAULT_KEYS = ['latencyMs', 'errorRate', 'throttle', 'retryAfterSeconds', 'dropAfterCommit', 'failAfterCommit'] as const;
-
 /** Faults checked and copied: counts and milliseconds non-negative integers, the error rate a share 0…1. */
-export function checkFaults(value: unknown): RmaFaults {
-  if (!isObject(value)) throw new RangeError('faults must be an object');
-  const out: RmaFaults = {};
-  for (const [key, v] of Object.entries(value)) {
-    if (!(FAULT_KEYS as readonly string[]).includes(key)) throw new RangeError(`unknown fault "${key}" (known: ${FAULT_KEYS.join(', ')})`);
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`fault ${key} must be a non-negative number, not ${JSON.stringify(v)}`);
-    if (key === 'errorRate') {
-      if (v > 1) throw new RangeError(`fault errorRate is a share from 0 to 1, not ${v}`);
-    } else if (!Number.isSafeInteger(v)) {
-      throw new RangeError(`fault ${key} must be a whole number, not ${v}`);
-    }
-    out[key as (typeof FAULT_KEYS)[number]] = v;
-  }
-  return out;
-}
+export const checkFaults: (value: unknown) => RmaFaults = checkEmulatorFaults;
 
 
 const ALLOWED_BELEG_TYPES = new Set(['application/pdf', 'image/png', 'image/jpg', 'image/jpeg', 'image/gif']);
@@ -858,24 +817,15 @@ class RunMyAccountsEmulator implements RmaEmulator {
   }
 
   static freshStats(): RmaEmulatorStats {
-    return { requests: 0, byStatus: {}, writes: 0, committed: 0, faults: { delayed: 0, failed: 0, throttled: 0, dropped: 0, failedAfterCommit: 0 } };
+    return { requests: 0, byStatus: {}, writes: 0, committed: 0, faults: freshFaultStats() };
   }
 
   async listen(port: number, host: string): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.port = (this.server.address() as AddressInfo).port;
-    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+    ({ port: this.port, url: this.url } = await listenOn(this.server, port, host));
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve, reject) => this.server.close((e) => (e ? reject(e) : resolve())));
+    await closeServer(this.server);
   }
 
   get faults(): RmaFaults {
@@ -1552,26 +1502,9 @@ class RunMyAccountsEmulator implements RmaEmulator {
       res.end(body ?? undefined);
     };
 
+    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random() };
     try {
-      const latency = this.currentFaults.latencyMs;
-      if (latency) {
-        record.fault = 'latency';
-        this.stats.faults.delayed++;
-        await new Promise((resolve) => setTimeout(resolve, latency));
-      }
-      // Read after the wait: faults set meanwhile apply. Counters count down in place.
-      const faults = this.currentFaults;
-      if (faults.throttle) {
-        faults.throttle--;
-        record.fault = 'throttle';
-        this.stats.faults.throttled++;
-        throw new Refusal(429, 'Too many requests (emulated)', { 'retry-after': String(faults.retryAfterSeconds ?? 1) });
-      }
-      if (faults.errorRate && this.random() < faults.errorRate) {
-        record.fault = 'error';
-        this.stats.faults.failed++;
-        throw new Refusal(500, 'Internal server error (emulated)');
-      }
+      const faults = await requestFaults(faultTarget);
       if (tooLarge) throw new Refusal(413, 'the request body is too large');
 
       const segments = url.pathname.split('/').filter((s) => s !== '').map(decodePathSegment);
@@ -1586,20 +1519,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
       const result = this.route(req, raw, rest, url.searchParams, this.booksOf(mandant), record);
       if (result.committed) {
         this.stats.committed++;
-        if (faults.dropAfterCommit) {
-          faults.dropAfterCommit--;
-          record.fault = 'drop';
-          this.stats.faults.dropped++;
-          finish('dropped');
-          req.socket.destroy();
-          return;
-        }
-        if (faults.failAfterCommit) {
-          faults.failAfterCommit--;
-          record.fault = 'fail-after-commit';
-          this.stats.faults.failedAfterCommit++;
-          throw new Refusal(500, 'Internal server error (emulated, after the commit)');
-        }
+        if (commitFaults(faults, faultTarget, req, finish)) return;
       }
       answer(result.status, result.payload === undefined ? null : render(format, result.root!, result.payload));
     } catch (error) {
@@ -1611,23 +1531,10 @@ class RunMyAccountsEmulator implements RmaEmulator {
 
   /** `/_control/…`: faults and state for other processes (no key: the sandbox listens on loopback). */
   private control(req: IncomingMessage, res: ServerResponse, path: string, raw: Buffer): void {
-    const reply = (status: number, value: unknown) => {
-      const body = value === undefined ? undefined : JSON.stringify(value, null, 2);
-      res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json; charset=UTF-8', 'content-length': String(Buffer.byteLength(body)) });
-      res.end(body);
-    };
+    const reply = controlReplier(res, 'application/json; charset=UTF-8');
     try {
-      if (path === '/_control/faults' && req.method === 'GET') return reply(200, this.faults);
-      if (path === '/_control/faults' && (req.method === 'POST' || req.method === 'PUT')) {
-        let value: unknown;
-        try {
-          value = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
-        } catch {
-          return reply(400, { error: 'the body is not valid JSON' });
-        }
-        this.faults = value as RmaFaults;
-        return reply(200, this.faults);
-      }
+      const faults = faultsControl(req, path, raw, this);
+      if (faults) return reply(faults.status, faults.value);
       if (path === '/_control/state' && req.method === 'GET') {
         const books = Object.fromEntries(
           this.mandants.map((m) => [m, { ledger: this.ledger(m), invoices: this.booksOf(m).invoices.size, customers: this.booksOf(m).customers.size, payments: this.booksOf(m).payments.length }]),
@@ -1645,14 +1552,6 @@ class RunMyAccountsEmulator implements RmaEmulator {
   }
 }
 
-function decodePathSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new Refusal(400, `the path segment "${segment}" is not valid percent-encoding`);
-  }
-}
-
 /** The request's path and query with `api_key` redacted: no key in any log. */
 function redactedUrl(url: URL): string {
   const query = url.search
@@ -1661,19 +1560,6 @@ function redactedUrl(url: URL): string {
     .filter((pair) => pair !== '')
     .map((pair) => (/^api_key(=|$)/i.test(pair) ? 'api_key=[REDACTED]' : pair));
   return `${url.pathname}${query.length > 0 ? `?${query.join('&')}` : ''}`;
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<{ data: Buffer; tooLarge: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > limit) tooLarge = true;
-    else chunks.push(buffer);
-  }
-  return { data: Buffer.concat(chunks), tooLarge };
 }
 
 /**

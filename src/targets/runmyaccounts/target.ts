@@ -52,7 +52,6 @@ import {
   formatDecimal,
   formatDocumentKey,
   minor,
-  numberOf,
   parseDecimal,
   sum,
   type BookDocument,
@@ -64,6 +63,7 @@ import {
 } from '../../books/index.js';
 import { PermanentError, RetriableError } from '../../errors.js';
 import type { Delivered, TargetAdapter } from '../types.js';
+import { describeDocument as describe } from '../documents.js';
 import { asList, RmaCredentialError, RmaInDoubtError, RmaRejectedError, type RmaInvoice, type RmaLog, type RunMyAccountsClient } from './client.js';
 import { RmaPayloadError, rmaRequestsFor, type RmaRequest, type RmaRequestOptions } from './requests.js';
 
@@ -100,19 +100,6 @@ export class RmaUnknownPartError extends PermanentError {
     readonly parts: string[],
   ) {
     super(message);
-  }
-}
-
-function describe(doc: BookDocument): string {
-  switch (doc.kind) {
-    case 'customer':
-      return `customer ${doc.number}`;
-    case 'payment':
-      return `${doc.purpose === 'payment' ? 'payment' : doc.purpose} ${numberOf(doc)}`;
-    case 'credit-note':
-      return `credit note ${doc.number}`;
-    default:
-      return `${doc.kind} ${doc.number}`;
   }
 }
 

@@ -1,0 +1,203 @@
+/**
+ * What the loopback emulators of targets (runmyaccounts/emulator.ts, billecta/emulator.ts) share:
+ * the faults they inject (latency, 500s, 429 bursts, connections dropped or failed after the
+ * commit), their checking, the `/_control/faults` resource, reading a body, and listening on and
+ * closing a node:http server.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface EmulatorFaults {
+  /** Milliseconds every API request waits (after its body arrived, before it is handled). */
+  latencyMs?: number;
+  /** Share of API requests (0…1) answered 500 without being handled. */
+  errorRate?: number;
+  /** The next N API requests answer 429 Too Many Requests with `Retry-After`. */
+  throttle?: number;
+  /** The `Retry-After` of a `throttle` 429, in seconds (default 1). */
+  retryAfterSeconds?: number;
+  /** The next N successful writes are committed, then their connection is destroyed without an answer. */
+  dropAfterCommit?: number;
+  /** The next N successful writes are committed, then answered 500 (an in-doubt send). */
+  failAfterCommit?: number;
+}
+
+/** The fault injected into a request, if one was. */
+export type EmulatorFaultKind = 'latency' | 'error' | 'throttle' | 'drop' | 'fail-after-commit';
+
+/** How often each fault was injected. */
+export interface EmulatorFaultStats {
+  delayed: number;
+  failed: number;
+  throttled: number;
+  dropped: number;
+  failedAfterCommit: number;
+}
+
+export function freshFaultStats(): EmulatorFaultStats {
+  return { delayed: 0, failed: 0, throttled: 0, dropped: 0, failedAfterCommit: 0 };
+}
+
+/** An answer other than success: status and the API's error message. */
+export class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const FAULT_KEYS = ['latencyMs', 'errorRate', 'throttle', 'retryAfterSeconds', 'dropAfterCommit', 'failAfterCommit'] as const;
+
+/** Faults checked and copied: counts and milliseconds non-negative integers, the error rate a share 0…1. */
+export function checkEmulatorFaults(value: unknown): EmulatorFaults {
+  if (!isObject(value)) throw new RangeError('faults must be an object');
+  const out: EmulatorFaults = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!(FAULT_KEYS as readonly string[]).includes(key)) throw new RangeError(`unknown fault "${key}" (known: ${FAULT_KEYS.join(', ')})`);
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`fault ${key} must be a non-negative number, not ${JSON.stringify(v)}`);
+    if (key === 'errorRate') {
+      if (v > 1) throw new RangeError(`fault errorRate is a share from 0 to 1, not ${v}`);
+    } else if (!Number.isSafeInteger(v)) {
+      throw new RangeError(`fault ${key} must be a whole number, not ${v}`);
+    }
+    out[key as (typeof FAULT_KEYS)[number]] = v;
+  }
+  return out;
+}
+
+/** Where a request's faults are told: its record, and the emulator's counters. */
+export interface FaultTarget {
+  /** The faults in force now (read again after the latency wait: faults set meanwhile apply). */
+  current: () => EmulatorFaults;
+  record: { fault: EmulatorFaultKind | null };
+  /** The counters now (read at each use: a reset meanwhile replaces them). */
+  stats: () => EmulatorFaultStats;
+  random: () => number;
+}
+
+/**
+ * The faults before a request is handled: waits `latencyMs`, then refuses with 429 (`throttle`)
+ * or, after `beforeErrorRate`, with 500 (`errorRate`). Counters count down in place. Answers the
+ * faults in force, for `commitFaults`.
+ */
+export async function requestFaults(target: FaultTarget, beforeErrorRate?: () => void): Promise<EmulatorFaults> {
+  const latency = target.current().latencyMs;
+  if (latency) {
+    target.record.fault = 'latency';
+    target.stats().delayed++;
+    await new Promise((resolve) => setTimeout(resolve, latency));
+  }
+  const faults = target.current();
+  if (faults.throttle) {
+    faults.throttle--;
+    target.record.fault = 'throttle';
+    target.stats().throttled++;
+    throw new Refusal(429, 'Too many requests (emulated)', { 'retry-after': String(faults.retryAfterSeconds ?? 1) });
+  }
+  beforeErrorRate?.();
+  if (faults.errorRate && target.random() < faults.errorRate) {
+    target.record.fault = 'error';
+    target.stats().failed++;
+    throw new Refusal(500, 'Internal server error (emulated)');
+  }
+  return faults;
+}
+
+/**
+ * The faults after a committed write: `dropAfterCommit` finishes the request as `dropped` and
+ * destroys its connection (answers true: nothing more to send); `failAfterCommit` refuses with 500.
+ */
+export function commitFaults(faults: EmulatorFaults, target: Pick<FaultTarget, 'record' | 'stats'>, req: IncomingMessage, finish: (status: 'dropped') => void): boolean {
+  if (faults.dropAfterCommit) {
+    faults.dropAfterCommit--;
+    target.record.fault = 'drop';
+    target.stats().dropped++;
+    finish('dropped');
+    req.socket.destroy();
+    return true;
+  }
+  if (faults.failAfterCommit) {
+    faults.failAfterCommit--;
+    target.record.fault = 'fail-after-commit';
+    target.stats().failedAfterCommit++;
+    throw new Refusal(500, 'Internal server error (emulated, after the commit)');
+  }
+  return false;
+}
+
+/** A control reply: `value` as indented JSON with `contentType`, or no body when undefined. */
+export function controlReplier(res: ServerResponse, contentType: string): (status: number, value: unknown) => void {
+  return (status, value) => {
+    const body = value === undefined ? undefined : JSON.stringify(value, null, 2);
+    res.writeHead(status, body === undefined ? {} : { 'content-type': contentType, 'content-length': String(Buffer.byteLength(body)) });
+    res.end(body);
+  };
+}
+
+/**
+ * `GET /_control/faults` (the faults in force) and `POST`/`PUT` (replace them; the setter checks,
+ * and its RangeError is the caller's to answer). Answers the reply, or null for other requests.
+ */
+export function faultsControl(req: IncomingMessage, path: string, raw: Buffer, emulator: { faults: EmulatorFaults }): { status: number; value: unknown } | null {
+  if (path !== '/_control/faults') return null;
+  if (req.method === 'GET') return { status: 200, value: emulator.faults };
+  if (req.method === 'POST' || req.method === 'PUT') {
+    let value: unknown;
+    try {
+      value = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
+    } catch {
+      return { status: 400, value: { error: 'the body is not valid JSON' } };
+    }
+    emulator.faults = value as EmulatorFaults;
+    return { status: 200, value: emulator.faults };
+  }
+  return null;
+}
+
+/** A path segment percent-decoded; bad encoding: 400. */
+export function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new Refusal(400, `the path segment "${segment}" is not valid percent-encoding`);
+  }
+}
+
+/** The whole body, up to `limit` bytes (beyond it `tooLarge`, and the rest is read but not kept). */
+export async function readBody(req: IncomingMessage, limit: number): Promise<{ data: Buffer; tooLarge: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limit) tooLarge = true;
+    else chunks.push(buffer);
+  }
+  return { data: Buffer.concat(chunks), tooLarge };
+}
+
+/** Listen on `host:port` (0: a free port); answers the port and the base URL. */
+export async function listenOn(server: Server, port: number, host: string): Promise<{ port: number; url: string }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  return { port: bound, url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}` };
+}
+
+/** Close the server, cutting its open connections. */
+export async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
+}
