@@ -308,6 +308,12 @@ describe('authentication', () => {
     await expect(client().get('/v1/currencies/currencies')).rejects.toBeInstanceOf(BillectaCredentialError);
   });
 
+  it('a 500 from the login is retriable, never an unknown outcome of the document that needed the token', async () => {
+    server.use(http.post(`${BASE}/v1/authentication/apiauthenticate`, () => new HttpResponse(null, { status: 500 })));
+    const error = await client().get('/v1/currencies/currencies').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RetriableError);
+  });
+
   it('auth basic sends Basic on every call and never asks for a token', async () => {
     const c = client({ auth: 'basic' });
     await c.get('/v1/currencies/currencies');

@@ -101,7 +101,7 @@ function payloadsFor(targets: readonly ResolvedTarget[], docs: readonly BookDocu
           break;
         }
         case 'billecta': {
-          const options = billectaOptions(target.config.creditor_public_id, docs, mapping);
+          const options = billectaOptions(target.config, docs, mapping);
           requests.push(...docs.flatMap((doc) => billectaRequestsFor(doc, options)));
           break;
         }
@@ -116,20 +116,20 @@ function payloadsFor(targets: readonly ResolvedTarget[], docs: readonly BookDocu
 
 /**
  * Billecta's options as far as the mapping tells them: which invoices a provider collected
- * (and on which clearing account), and a PaymentMeanCode per clearing account. *Inferred*:
- * until the Billecta target configures payment means (issue #7), the code is the gateway's id
- * in upper case (`shopify_payments` → `SHOPIFY_PAYMENTS`).
+ * (and on which clearing account), and a PaymentMeanCode per clearing account: the target's
+ * `payment_means` where configured, else (*inferred*) the gateway's id in upper case
+ * (`shopify_payments` → `SHOPIFY_PAYMENTS`). The delivery method is the target's.
  */
-function billectaOptions(creditorPublicId: string, docs: readonly BookDocument[], mapping: Mapping) {
+function billectaOptions(config: Extract<ResolvedTarget['config'], { type: 'billecta' }>, docs: readonly BookDocument[], mapping: Mapping) {
   const { clearing } = mapping.spec.payments;
   const clearingAccounts = new Set(Object.values(clearing));
   const collected = new Map<string, string>();
   for (const doc of docs) {
     if (doc.kind === 'payment' && doc.purpose === 'payment' && doc.amount > 0 && clearingAccounts.has(doc.account)) collected.set(doc.appliesTo, doc.account);
   }
-  const paymentMeanCodes: Record<string, string> = {};
+  const paymentMeanCodes: Record<string, string> = { ...config.payment_means };
   for (const [gateway, account] of Object.entries(clearing)) paymentMeanCodes[account] ??= gateway.toUpperCase();
-  return { creditorPublicId, paidOrders: mapping.spec.target.paid_orders, collected, paymentMeanCodes, roundingAccount: mapping.spec.rounding.account };
+  return { creditorPublicId: config.creditor_public_id, deliveryMethod: config.delivery_method, paidOrders: mapping.spec.target.paid_orders, collected, paymentMeanCodes, roundingAccount: mapping.spec.rounding.account };
 }
 
 /**

@@ -150,7 +150,11 @@ export function createRmaClient(target: ResolvedTarget, options: { log?: RmaLog;
   });
 }
 
-export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger): TargetAdapter {
+/**
+ * `mapping`: one mapping of a source delivering to this target (Billecta takes its
+ * `target.paid_orders` and `rounding.account`; when several sources deliver there, the first).
+ */
+export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, mapping?: Mapping): TargetAdapter {
   assertDeliverable(target);
   const c = target.config;
   if (c.type === 'runmyaccounts') {
@@ -194,7 +198,12 @@ export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger):
     return new BillectaTarget({
       name: target.name,
       client,
-      requests: { creditorPublicId: c.creditor_public_id, deliveryMethod: c.delivery_method, paymentMeanCodes: c.payment_means },
+      requests: {
+        creditorPublicId: c.creditor_public_id,
+        deliveryMethod: c.delivery_method,
+        paymentMeanCodes: c.payment_means,
+        ...(mapping ? { paidOrders: mapping.spec.target.paid_orders, roundingAccount: mapping.spec.rounding.account } : {}),
+      },
       // An invoice a provider collected: a payment of it from one of the payment_means' clearing accounts.
       collectedOn: async (number) => {
         for (const row of await delivered(['payment'], 'appliesTo', number)) {
@@ -238,7 +247,12 @@ export async function openRuntime(config: Config, logger: Logger, options: Runti
       const { applied } = await migrateLatest(db);
       if (applied.length > 0) logger.info(`database migrated: ${applied.join(', ')}`);
     }
-    const targets = new Map(config.targets.map((t) => [t.name, createTarget(t, db, logger)]));
+    // A target's mapping: the first source delivering to it (Billecta reads paid_orders and the rounding account).
+    const mappingFor = (target: string) => {
+      const source = config.sources.find((s) => s.targets.includes(target));
+      return source ? mappings.get(source.name) : undefined;
+    };
+    const targets = new Map(config.targets.map((t) => [t.name, createTarget(t, db, logger, mappingFor(t.name))]));
     const sources = new Map(
       config.sources.map((s) => [s.name, { config: s, adapter: createSource(s, config.secrets), mapping: mappings.get(s.name)! }]),
     );

@@ -395,7 +395,9 @@ export class BillectaClient {
       if (error instanceof HttpError && (error.status === 401 || error.status === 403)) {
         throw new BillectaCredentialError(`target ${this.name}: ${what}: Billecta refused the username and password (HTTP ${error.status}); check the credentials of this environment in config.yaml`, error.status);
       }
-      throw error instanceof HttpError || !(error instanceof KontorError) ? this.classify(error, what, 'POST', undefined) : error;
+      // Authenticating changes nothing at Billecta: a 5xx or a lost answer is retriable, never
+      // "outcome unknown" of the document whose call needed the token (so classified as a read).
+      throw error instanceof HttpError || !(error instanceof KontorError) ? this.classify(error, what, 'GET', undefined) : error;
     }
     const view = (body ?? {}) as { Value?: unknown; SecureToken?: unknown; Expires?: unknown };
     const value = typeof body === 'string' ? body : typeof view.Value === 'string' ? view.Value : typeof view.SecureToken === 'string' ? view.SecureToken : '';

@@ -1,0 +1,337 @@
+/**
+ * The Billecta flow through kontor itself: the real CLI (`node dist/cli.js`) syncs Shopify SEK
+ * orders (test/fixtures/shopify/order-sek-incl-tax.json and orders derived from it) mapped with
+ * mappings/shopify-se-billecta.yaml into the Billecta emulator (src/targets/billecta/emulator.ts)
+ * on loopback; the tests look at what the emulator stored. Then faults, throttling, token expiry,
+ * a wrong password, and webhooks into `kontor run`.
+ *
+ * Orders: 1042 (the fixture: paid by Shopify Payments, partly refunded → verification invoice and
+ * a credit invoice linked to it), 1043 (the same, another id and number, no refund → verification
+ * invoice) and 1044 (pending, nothing collected → a full invoice, attested).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startBillecta, type BillectaEmulator, type BillectaEmulatorOptions } from '../src/targets/billecta/emulator.js';
+import { mulberry32 } from './random.js';
+import { allFileBytes, CLI, ROOT, runCli, tempProject, type CliResult } from './helpers.js';
+
+const USER = 'kontor-flow';
+const PASSWORD = 'billecta-flow-pw-5c1e9a7d3b2f4e60';
+const WRONG = 'billecta-flow-wrong-8d2a6c4e0f1b3957';
+const WEBHOOK_SECRET = 'billecta-flow-hook-2b7e1d9c5a3f8e04';
+const CREDITOR = '3c0f5d2e-7a41-4b9e-9d3a-1f2e3c4d5e6f';
+const FAILING_BUDGET = 4;
+
+const FIXTURE = JSON.parse(readFileSync(path.join(ROOT, 'test', 'fixtures', 'shopify', 'order-sek-incl-tax.json'), 'utf8')) as { order: Record<string, unknown> };
+
+/** The fixture under another id and number, without its refund; `pending` also drops its payment. */
+function derived(offset: number, kind: 'paid' | 'pending'): { order: Record<string, unknown> } {
+  const o = structuredClone(FIXTURE.order);
+  const number = (o.order_number as number) + offset;
+  Object.assign(o, { id: (o.id as number) + offset, order_number: number, number: (o.number as number) + offset, name: `#SE${number}`, refunds: [], confirmation_number: `FLOW${number}` });
+  for (const k of ['current_total_price', 'current_subtotal_price', 'current_total_tax', 'current_total_discounts']) delete o[k];
+  for (const k of ['current_total_price_set', 'current_subtotal_price_set', 'current_total_tax_set', 'current_total_discounts_set']) delete o[k];
+  if (kind === 'paid') {
+    o.financial_status = 'paid';
+    o.transactions = (o.transactions as Record<string, unknown>[]).filter((t) => t.kind === 'sale' || t.kind === 'capture');
+  } else {
+    Object.assign(o, { financial_status: 'pending', transactions: [], payment_gateway_names: ['manual'], total_outstanding: o.total_price });
+  }
+  return { order: o };
+}
+
+const running: BillectaEmulator[] = [];
+const children: ChildProcess[] = [];
+
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const e of running.splice(0)) await e.close();
+});
+
+interface Project {
+  dir: string;
+  emu: BillectaEmulator;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * `paidOrders`: the mapping as shipped (`verification`), or a copy with `paid_orders: invoice`
+ * (full invoices, payments registered). `verification` leaves out the refunded fixture (see the todo).
+ */
+async function project(options: { emulator?: BillectaEmulatorOptions; webhookPort?: number; paidOrders?: 'invoice' | 'verification'; auth?: 'basic' | 'token' } = {}): Promise<Project> {
+  const paidOrders = options.paidOrders ?? 'invoice';
+  const emu = await startBillecta({
+    user: USER,
+    password: PASSWORD,
+    creditors: [{ CreditorPublicId: CREDITOR, Name: 'Flow AB' }],
+    paymentMeanCodes: ['CARD', 'KLARNA'],
+    ...options.emulator,
+  });
+  running.push(emu);
+  const config = [
+    'database:',
+    '  file: ./data/kontor.sqlite',
+    'log:',
+    '  level: info',
+    '  format: json',
+    'sources:',
+    '  shop:',
+    '    type: file',
+    '    path: ./orders',
+    '    format: shopify',
+    `    mapping: ./mappings/shopify-se-billecta${paidOrders === 'invoice' ? '-invoice' : ''}.yaml`,
+    'targets:',
+    '  billecta:',
+    '    type: billecta',
+    '    environment: test',
+    `    base_url: ${emu.url}`,
+    `    creditor_public_id: ${CREDITOR}`,
+    '    credentials:',
+    '      test:',
+    '        username: ${BILLECTA_USER}',
+    '        password: ${BILLECTA_PASSWORD}',
+    '    payment_means:',
+    '      "1580": CARD',
+    '      "1581": KLARNA',
+    `    failing_calls_per_minute: ${FAILING_BUDGET}`,
+    '    requests_per_second: 50',
+    `    auth: ${options.auth ?? 'token'}`,
+    ...(options.webhookPort !== undefined ? ['webhooks:', `  listen: 127.0.0.1:${options.webhookPort}`, '  billecta:', '    secret: ${BILLECTA_WEBHOOK_SECRET}'] : []),
+    '',
+  ].join('\n');
+  const dir = tempProject(config);
+  const shipped = readFileSync(path.join(dir, 'mappings', 'shopify-se-billecta.yaml'), 'utf8');
+  expect(shipped).toMatch(/^ {2}paid_orders: verification\b/m);
+  writeFileSync(path.join(dir, 'mappings', 'shopify-se-billecta-invoice.yaml'), shipped.replace(/^ {2}paid_orders: verification\b/m, '  paid_orders: invoice'));
+  mkdirSync(path.join(dir, 'orders'));
+  const orders = paidOrders === 'invoice' ? [FIXTURE, derived(1, 'paid'), derived(2, 'pending')] : [derived(1, 'paid'), derived(2, 'pending')];
+  orders.forEach((o, i) => writeFileSync(path.join(dir, 'orders', `order-${i + 1}.json`), JSON.stringify(o, null, 2)));
+  return { dir, emu };
+}
+
+async function kontor(dir: string, args: string[], password = PASSWORD): Promise<CliResult> {
+  const r = await runCli(args, { cwd: dir, env: { BILLECTA_USER: USER, BILLECTA_PASSWORD: password, BILLECTA_WEBHOOK_SECRET: WEBHOOK_SECRET }, timeoutMs: 30_000 });
+  expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+  return r;
+}
+
+const sync = (dir: string, password?: string) => kontor(dir, ['sync', '--once'], password);
+
+function noPasswordOnDisk(dir: string): void {
+  for (const { file, bytes } of allFileBytes(dir)) expect(bytes.includes(PASSWORD), file).toBe(false);
+}
+
+/** What the emulator holds, counted by external key, for "exactly once" checks. */
+function census(emu: BillectaEmulator) {
+  const count = <T,>(xs: T[], key: (x: T) => string | null) => {
+    const m: Record<string, number> = {};
+    for (const x of xs) m[key(x) ?? '?'] = (m[key(x) ?? '?'] ?? 0) + 1;
+    return m;
+  };
+  return {
+    debtors: count(emu.debtors(), (d) => d.DebtorExternalId),
+    products: count(emu.products(), (p) => p.ProductExternalId),
+    invoices: count(emu.invoices(), (i) => `${i.ActionType} ${String(i.entry.ExternalReference)}`),
+    payments: emu.payments().length,
+  };
+}
+
+/** Every object once, one debtor; 1044 (pending) a full invoice, attested, unpaid. */
+function expectCommon(emu: BillectaEmulator): ReturnType<typeof census> {
+  const c = census(emu);
+  expect(Object.keys(c.debtors), JSON.stringify(c.debtors)).toHaveLength(1);
+  expect(Object.values(c.debtors)).toEqual([1]);
+  expect(Object.keys(c.products).length).toBeGreaterThan(0);
+  expect(Object.values(c.products).every((n) => n === 1), JSON.stringify(c.products)).toBe(true);
+  expect(Object.values(c.invoices).every((n) => n === 1), JSON.stringify(c.invoices)).toBe(true);
+  const full = byRef(emu, '1044');
+  expect(full.map((i) => i.ActionType), JSON.stringify(c.invoices)).toEqual(['InvoiceAction']);
+  expect(full[0]!.Stage).not.toBe('Created');
+  expect(full[0]!.paid).toBe(0);
+  for (const p of emu.payments()) expect(p.PaymentMeanCode).toBe('CARD');
+  return c;
+}
+
+const byRef = (emu: BillectaEmulator, n: string) => emu.invoices().filter((i) => String(i.entry.YourReference) === n);
+
+/** paid_orders: invoice — 1042 and 1043 invoiced, attested and paid by card; 1042's refund a linked credit invoice. */
+function expectBooks(emu: BillectaEmulator): void {
+  const c = expectCommon(emu);
+  const invoices = emu.invoices();
+  for (const n of ['1042', '1043']) {
+    const inv = byRef(emu, n).filter((i) => i.ActionType === 'InvoiceAction');
+    expect(inv, `${n}: ${JSON.stringify(c.invoices)}`).toHaveLength(1);
+    expect(inv[0]!.Stage).not.toBe('Created');
+    expect(inv[0]!.paid, n).toBeGreaterThan(0);
+    expect(emu.payments().filter((p) => p.ActionPublicId === inv[0]!.ActionPublicId && p.amount > 0), n).toHaveLength(1);
+  }
+  const credits = invoices.filter((i) => i.ActionType === 'CreditInvoiceAction');
+  expect(credits).toHaveLength(1);
+  const original = byRef(emu, '1042').find((i) => i.ActionType === 'InvoiceAction')!;
+  expect(credits[0]!.credits).toBe(original.ActionPublicId);
+  expect(credits[0]!.Stage).not.toBe('Created');
+  expect(invoices).toHaveLength(4);
+}
+
+/** `kontor run` as a child process; resolves once it logged `expect` (default: its webhook endpoint). */
+async function startRun(dir: string, ready = /webhooks: listening on (http:\/\/[^"\s]+)/): Promise<{ url: string; output: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'run'], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', BILLECTA_USER: USER, BILLECTA_PASSWORD: PASSWORD, BILLECTA_WEBHOOK_SECRET: WEBHOOK_SECRET },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`kontor run did not get ready:\n${out}`)), 15_000);
+    const check = () => {
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] ?? '');
+      } else if (child.exitCode !== null) {
+        clearTimeout(timer);
+        reject(new Error(`kontor run exited ${child.exitCode}:\n${out}`));
+      } else setTimeout(check, 50);
+    };
+    check();
+  });
+  return { url, output: () => out };
+}
+
+describe('Billecta flow through kontor (sync --once)', () => {
+  it('books debtor, products, invoices, attest and credit once; a second sync sends nothing new', async () => {
+    const { dir, emu } = await project();
+    const first = await sync(dir);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expectBooks(emu);
+    for (const p of emu.payments()) expect(['CARD', 'KLARNA']).toContain(p.PaymentMeanCode);
+    const before = census(emu);
+    const writes = emu.stats.committed;
+    const second = await sync(dir);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(census(emu)).toEqual(before);
+    expect(emu.stats.committed).toBe(writes);
+    noPasswordOnDisk(dir);
+  }, 40_000);
+
+  it('a connection dropped after the invoice create commits, then 20 % errors: everything exactly once', async () => {
+    const { dir, emu } = await project({ emulator: { random: mulberry32(7) } });
+    // 1044 alone first: the debtor and the products (the derived orders share the fixture's lines)
+    // exist, so the first write of the next sync is 1042's invoice create.
+    const later = ['order-1.json', 'order-2.json'].map((f) => [f, readFileSync(path.join(dir, 'orders', f), 'utf8')] as const);
+    for (const [f] of later) rmSync(path.join(dir, 'orders', f));
+    expect((await sync(dir)).code).toBe(0);
+    for (const [f, text] of later) writeFileSync(path.join(dir, 'orders', f), text);
+    emu.faults = { dropAfterCommit: 1 };
+    await sync(dir);
+    expect(emu.requests.filter((q) => q.status === 'dropped').map((q) => `${q.method} ${q.url}`)).toEqual(['POST /v1/invoice/action']);
+    emu.faults = { errorRate: 0.2 };
+    for (let i = 0; i < 3; i++) if ((await sync(dir)).code === 0) break;
+    emu.faults = {};
+    const r = await sync(dir);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expectBooks(emu);
+  }, 50_000);
+
+  it('a burst of 500s in one kontor run never exceeds the configured failing-calls budget', async () => {
+    // Basic auth: every call is a document's call (a 500 on apiauthenticate stalls the target, see the report).
+    const { dir, emu } = await project({ auth: 'basic', emulator: { faults: { errorRate: 0.5 }, random: mulberry32(3) } });
+    const run = await startRun(dir, /kontor running()/);
+    const until = Date.now() + 8000;
+    while (Date.now() < until && emu.stats.faults.failed < 3 * FAILING_BUDGET) await new Promise((r) => setTimeout(r, 100));
+    expect(emu.stats.faults.failed).toBeGreaterThanOrEqual(FAILING_BUDGET);
+    expect(emu.stats.maxFailingInWindow, JSON.stringify(emu.stats)).toBeLessThanOrEqual(FAILING_BUDGET);
+    expect(run.output()).not.toContain(PASSWORD);
+  }, 20_000);
+
+  it('an expired token is renewed without failing the sync', async () => {
+    const { dir, emu } = await project({ emulator: { tokenTtlMs: 150, faults: { latencyMs: 40 } } });
+    const r = await sync(dir);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(emu.stats.tokensIssued).toBeGreaterThan(1);
+    expectBooks(emu);
+  }, 40_000);
+
+  it('paid_orders: verification (the shipped mapping): a collected order becomes a verification invoice on its clearing account, no payment sent', async () => {
+    const { dir, emu } = await project({ paidOrders: 'verification' });
+    const first = await sync(dir);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const c = expectCommon(emu);
+    const v = byRef(emu, '1043');
+    expect(v.map((i) => i.ActionType), JSON.stringify(c.invoices)).toEqual(['VerificationInvoiceAction']);
+    expect(v[0]!.debitAccount).toBe('1580');
+    expect(emu.invoices()).toHaveLength(2);
+    expect(emu.payments()).toHaveLength(0);
+    const writes = emu.stats.committed;
+    expect((await sync(dir)).code).toBe(0);
+    expect(emu.stats.committed).toBe(writes);
+  }, 30_000);
+
+  // Found by this file: with `paid_orders: verification`, the refund of a collected order (the SEK
+  // fixture, #SE1042) is sent as a CreditInvoiceAction crediting the verification invoice, which
+  // Billecta (emulator) refuses: "… is a VerificationInvoiceAction, which cannot be credited". The
+  // entry goes dead. See the report of this change.
+  it.todo('paid_orders: verification: the refund of a collected order is booked (not a credit invoice on the verification invoice) and nothing goes dead');
+
+  it('a wrong password stops the target and creates nothing; the password is in no output', async () => {
+    const { dir, emu } = await project();
+    const r = await sync(dir, WRONG);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(WRONG);
+    expect(r.stdout).toMatch(/delivery to billecta STOPPED/);
+    expect(emu.stats.requests).toBe(1);
+    expect(emu.stats.committed).toBe(0);
+    expect(emu.debtors()).toHaveLength(0);
+    expect(emu.invoices()).toHaveLength(0);
+    noPasswordOnDisk(dir);
+  }, 30_000);
+});
+
+describe('Billecta webhooks into kontor run', () => {
+  it('InvoicePaymentReceived with the secret shows in status; without it is refused and nothing recorded', async () => {
+    const port = await freePort();
+    const endpoint = `http://127.0.0.1:${port}/webhooks/billecta`;
+    const { dir, emu } = await project({ webhookPort: port, emulator: { webhook: { url: endpoint, secret: WEBHOOK_SECRET } } });
+    const synced = await sync(dir);
+    expect(synced.code, synced.stdout + synced.stderr).toBe(0);
+    const run = await startRun(dir);
+    expect(run.url).toContain(`:${port}`);
+    const invoice = emu.invoices().find((i) => i.ActionType === 'InvoiceAction')!;
+    type Status = { webhooks: { payments: { count: number; sumMinor: number }[]; events: unknown[] } };
+    const status = async () => JSON.parse((await kontor(dir, ['status', '--json'])).stdout) as Status;
+    const before = await status();
+
+    // Without the secret, or with a wrong one: refused, nothing stored.
+    const forged = (ref: string) => JSON.stringify({ EventType: 'InvoicePaymentReceived', Data: { PaymentReferenceId: ref, ActionPublicId: invoice.ActionPublicId, Amount: { CurrencyCode: 'SEK', Value: 100 } } });
+    const none = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: forged('forged-1') });
+    expect(none.status).toBeGreaterThanOrEqual(400);
+    const wrong = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', 'x-webhook-secret': 'not-the-secret' }, body: forged('forged-2') });
+    expect(wrong.status).toBeGreaterThanOrEqual(400);
+    expect((await status()).webhooks).toEqual(before.webhooks);
+
+    // The emulator posts InvoicePaymentReceived for the invoice, with the secret.
+    const delivery = await emu.sendWebhook({
+      type: 'InvoicePaymentReceived',
+      data: { ActionPublicId: invoice.ActionPublicId, InvoiceNumber: invoice.InvoiceNumber, PaymentReferenceId: 'flow-payment-1', Amount: { CurrencyCode: 'SEK', Value: invoice.total }, PaymentDate: '2024-06-01', PaymentMeanCode: 'CARD' },
+    });
+    expect(delivery.delivered, JSON.stringify(delivery)).toBe(true);
+    const after = await status();
+    const received = after.webhooks.payments.reduce((n, p) => n + p.count, 0) - before.webhooks.payments.reduce((n, p) => n + p.count, 0);
+    expect(received, JSON.stringify(after.webhooks)).toBe(1);
+    expect(run.output()).not.toContain(WEBHOOK_SECRET);
+    expect(run.output()).not.toContain(PASSWORD);
+  }, 45_000);
+});
