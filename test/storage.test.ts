@@ -7,14 +7,14 @@ import { openDatabase } from '../src/db/connect.js';
 import { migrateLatest, migrateRollbackAll, pendingMigrations } from '../src/db/migrate.js';
 import { DIALECTS, freshDatabase, HAS_POSTGRES } from './helpers.js';
 
-const TABLES = ['source_cursors', 'source_snapshots', 'documents', 'outbox_entries', 'outbox_events', 'quarantine', 'journal_entries', 'journal_lines', 'webhook_events'];
+const TABLES = ['source_cursors', 'source_snapshots', 'documents', 'outbox_entries', 'outbox_events', 'quarantine', 'journal_entries', 'journal_lines', 'webhook_events', 'target_failures'];
 
 describe.each(DIALECTS)('migrations on %s', (dialect) => {
   it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('run up, are idempotent, and roll back', async () => {
     const { db, drop } = await freshDatabase(dialect);
     try {
       expect(await pendingMigrations(db)).toContain('0001_initial.js');
-      expect((await migrateLatest(db)).applied).toEqual(['0001_initial.js', '0002_books.js', '0003_webhook_events.js']);
+      expect((await migrateLatest(db)).applied).toEqual(['0001_initial.js', '0002_books.js', '0003_webhook_events.js', '0004_target_failures.js']);
       expect((await migrateLatest(db)).applied).toEqual([]);
       expect(await pendingMigrations(db)).toEqual([]);
       for (const table of TABLES) expect(await db.schema.hasTable(table), table).toBe(true);

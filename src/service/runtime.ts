@@ -11,6 +11,7 @@ import { ConfigError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { loadMapping, type Mapping } from '../mapping/load.js';
+import { recordTargetFailure, targetFailuresSince } from '../store/target-failures.js';
 import { FileSource } from '../sources/file.js';
 import { ShopifySource } from '../sources/shopify.js';
 import { ShopwareSource } from '../sources/shopware.js';
@@ -179,6 +180,12 @@ export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, 
       password: set.password!,
       auth: c.auth,
       failingCallsPerMinute: c.failing_calls_per_minute,
+      // The budget is counted in the database, across every kontor process that shares it (issue #7).
+      failures: {
+        record: (at) => recordTargetFailure(db, target.name, new Date(at)),
+        countSince: async (since) => (await targetFailuresSince(db, target.name, new Date(since))).count,
+        oldestSince: async (since) => (await targetFailuresSince(db, target.name, new Date(since))).oldest?.getTime() ?? null,
+      },
       requestsPerSecond: c.requests_per_second,
       ...(log ? { log } : {}),
     });

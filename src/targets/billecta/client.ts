@@ -52,7 +52,12 @@
  *   delay]): every answer of 400 or above except 404 (429 and 5xx included, also the HttpClient's
  *   retries) counts; once N fell within the last 60 s, nothing more is sent to this target until
  *   the oldest of them is 60 s old (BillectaThrottledError, retriable). Risking Billecta's own
- *   delay (or a ban) is worse than waiting.
+ *   delay (or a ban) is worse than waiting. Billecta counts the calls of every caller with these
+ *   credentials, so with the `failures` port (BillectaFailures, given by src/service/runtime.ts
+ *   from the database) the count is shared by all kontor processes on that database (a `run`
+ *   and a `backfill`, several instances on PostgreSQL); without it, by this client alone. Two
+ *   processes that check at the same moment may each send one call more: the default budget of
+ *   40 leaves that margin below Billecta's 50.
  * - 429 with backoff and Retry-After: the HttpClient.
  *
  * Until the HttpClient's HttpError carries response headers (patch reported with issue #7), the
@@ -80,6 +85,19 @@ export interface BillectaLog {
   debug(message: string): unknown;
 }
 
+/**
+ * Where failing calls are counted across processes (the database: src/store/target-failures.ts,
+ * wired by src/service/runtime.ts). Times are ms since the epoch, of the client's clock.
+ */
+export interface BillectaFailures {
+  /** One failing answer (400 and above except 404) at `at`. */
+  record(at: number): Promise<void>;
+  /** How many failing answers fell after `since` (exclusive). */
+  countSince(since: number): Promise<number>;
+  /** The oldest failing answer after `since`, for when sending may resume; without it, a full window is waited. */
+  oldestSince?(since: number): Promise<number | null>;
+}
+
 export interface BillectaClientOptions {
   /** The target's name, for messages (`target billecta`). */
   name: string;
@@ -91,6 +109,8 @@ export interface BillectaClientOptions {
   auth?: BillectaAuth;
   /** Default 40 (Billecta allows 50 per 60 s). */
   failingCallsPerMinute?: number;
+  /** The failing-calls count shared with other processes; without it, this client's own count (in memory). */
+  failures?: BillectaFailures;
   /** Default 5. Sets the HttpClient's rate limit unless `http.rateLimit` is given. */
   requestsPerSecond?: number;
   /** How long before its `Expires` a SecureToken is renewed. Default 60 s. */
@@ -249,8 +269,10 @@ export class BillectaClient {
   private readonly instrumented: boolean;
   private token: { value: string; header: string; until: number } | null = null;
   private authenticating: Promise<string> | null = null;
-  /** Times of the failing answers of the current window, oldest first. */
+  /** Times of this client's failing answers of the current window, oldest first. */
   private failures: number[] = [];
+  /** The shared count, when given (see BillectaFailures). */
+  private readonly sharedFailures: BillectaFailures | undefined;
   private currencyList: Promise<BillectaCurrency[]> | null = null;
   /** Secrets learnt at run time (the token), scrubbed from every message. */
   private readonly dynamicSecrets = new Set<string>();
@@ -264,6 +286,7 @@ export class BillectaClient {
     this.password = options.password;
     this.basic = `Basic ${Buffer.from(`${options.username}:${options.password}`, 'utf8').toString('base64')}`;
     this.failingCallsPerMinute = options.failingCallsPerMinute ?? 40;
+    this.sharedFailures = options.failures;
     this.tokenMarginMs = options.tokenMarginMs ?? 60_000;
     this.log = options.log;
     this.now = options.now ?? options.http?.now ?? Date.now;
@@ -317,7 +340,7 @@ export class BillectaClient {
     return this.currencyList;
   }
 
-  /** Failing answers counted in the current 60 s window. */
+  /** This client's own failing answers in the current 60 s window (not those of other processes). */
   failingCallsInWindow(): number {
     this.prune();
     return this.failures.length;
@@ -348,7 +371,7 @@ export class BillectaClient {
   }
 
   private async exchange(method: HttpMethod, path: string, what: string, authorization: string, options: { body?: Record<string, unknown> | null; headers?: Readonly<Record<string, string>> }): Promise<BillectaResponse> {
-    this.assertBudget(what);
+    await this.assertBudget(what);
     const headers: Record<string, string> = { ...(options.headers ?? {}), accept: 'application/json', authorization };
     const hasBody = options.body !== undefined && options.body !== null;
     if (hasBody) headers['content-type'] = 'application/json; charset=utf-8';
@@ -368,7 +391,7 @@ export class BillectaClient {
     } catch (error) {
       if (state.refused) throw state.refused;
       if (error instanceof HttpError) {
-        if (!this.instrumented && error.status !== null && error.status >= 400 && error.status !== 404) this.failures.push(this.now());
+        if (!this.instrumented && error.status !== null && error.status >= 400 && error.status !== 404) await this.noteFailure();
         const headerText = state.headers?.errormessage ?? (error as { headers?: Record<string, string> }).headers?.errormessage;
         (error as HttpError & { billecta?: string }).billecta = this.scrub(billectaErrorText(headerText, error.body));
       }
@@ -455,20 +478,52 @@ export class BillectaClient {
     while (this.failures.length > 0 && this.failures[0]! <= from) this.failures.shift();
   }
 
-  /** The budget error when N failing answers fell in the last 60 s; null otherwise. */
-  private budgetSpent(what: string): BillectaThrottledError | null {
+  /**
+   * The budget error when N failing answers fell in the last 60 s; null otherwise. With the
+   * shared count, the larger of it and this client's own (should the database be unreachable,
+   * this client's own count still holds).
+   */
+  private async budgetSpent(what: string): Promise<BillectaThrottledError | null> {
     this.prune();
-    if (this.failures.length < this.failingCallsPerMinute) return null;
-    const retryAt = this.failures[0]! + WINDOW_MS;
+    const now = this.now();
+    const since = now - WINDOW_MS;
+    let count = this.failures.length;
+    let oldest = this.failures[0] ?? null;
+    if (this.sharedFailures) {
+      try {
+        const shared = await this.sharedFailures.countSince(since);
+        if (shared > count) {
+          count = shared;
+          oldest = shared >= this.failingCallsPerMinute ? ((await this.sharedFailures.oldestSince?.(since)) ?? null) : oldest;
+          if (oldest === null || oldest <= since) oldest = now;
+        }
+      } catch (error) {
+        this.log?.warn(`target ${this.name}: the shared failing-calls count could not be read, counting this process's own: ${this.scrub(error instanceof Error ? error.message : String(error))}`);
+      }
+    }
+    if (count < this.failingCallsPerMinute) return null;
+    const retryAt = (oldest ?? now) + WINDOW_MS;
     return new BillectaThrottledError(
-      `target ${this.name}: ${what}: not sent: ${this.failures.length} failing calls to Billecta in the last 60 s (budget ${this.failingCallsPerMinute}, Billecta delays callers after 50); sending resumes in ${Math.ceil((retryAt - this.now()) / 1000)} s`,
+      `target ${this.name}: ${what}: not sent: ${count} failing calls to Billecta in the last 60 s (budget ${this.failingCallsPerMinute}, Billecta delays callers after 50); sending resumes in ${Math.ceil((retryAt - now) / 1000)} s`,
       retryAt,
     );
   }
 
-  private assertBudget(what: string): void {
-    const spent = this.budgetSpent(what);
+  private async assertBudget(what: string): Promise<void> {
+    const spent = await this.budgetSpent(what);
     if (spent) throw spent;
+  }
+
+  /** Count one failing answer: in memory, and in the shared count when there is one. */
+  private async noteFailure(): Promise<void> {
+    const at = this.now();
+    this.failures.push(at);
+    if (!this.sharedFailures) return;
+    try {
+      await this.sharedFailures.record(at);
+    } catch (error) {
+      this.log?.warn(`target ${this.name}: a failing call could not be recorded in the shared count: ${this.scrub(error instanceof Error ? error.message : String(error))}`);
+    }
   }
 
   /**
@@ -484,13 +539,13 @@ export class BillectaClient {
       const original = target[n]!.bind(this.http);
       target[n] = async (...args: unknown[]) => {
         const state = this.calls.getStore();
-        const spent = this.budgetSpent('request');
+        const spent = await this.budgetSpent('request');
         if (spent) {
           if (state) state.refused = spent;
           throw spent;
         }
         const exchange = await original(...args);
-        if (exchange.status >= 400 && exchange.status !== 404) this.failures.push(this.now());
+        if (exchange.status >= 400 && exchange.status !== 404) await this.noteFailure();
         if (state) state.headers = exchange.headers;
         return exchange;
       };
