@@ -66,9 +66,10 @@ async function freePort(): Promise<number> {
 
 /**
  * `paidOrders`: the mapping as shipped (`verification`), or a copy with `paid_orders: invoice`
- * (full invoices, payments registered). `verification` leaves out the refunded fixture (see the todo).
+ * (full invoices, payments registered). `verification` leaves out the refunded fixture unless
+ * `refunded` is set.
  */
-async function project(options: { emulator?: BillectaEmulatorOptions; webhookPort?: number; paidOrders?: 'invoice' | 'verification'; auth?: 'basic' | 'token' } = {}): Promise<Project> {
+async function project(options: { emulator?: BillectaEmulatorOptions; webhookPort?: number; paidOrders?: 'invoice' | 'verification'; auth?: 'basic' | 'token'; refunded?: boolean } = {}): Promise<Project> {
   const paidOrders = options.paidOrders ?? 'invoice';
   const emu = await startBillecta({
     user: USER,
@@ -114,7 +115,7 @@ async function project(options: { emulator?: BillectaEmulatorOptions; webhookPor
   expect(shipped).toMatch(/^ {2}paid_orders: verification\b/m);
   writeFileSync(path.join(dir, 'mappings', 'shopify-se-billecta-invoice.yaml'), shipped.replace(/^ {2}paid_orders: verification\b/m, '  paid_orders: invoice'));
   mkdirSync(path.join(dir, 'orders'));
-  const orders = paidOrders === 'invoice' ? [FIXTURE, derived(1, 'paid'), derived(2, 'pending')] : [derived(1, 'paid'), derived(2, 'pending')];
+  const orders = paidOrders === 'invoice' || options.refunded ? [FIXTURE, derived(1, 'paid'), derived(2, 'pending')] : [derived(1, 'paid'), derived(2, 'pending')];
   orders.forEach((o, i) => writeFileSync(path.join(dir, 'orders', `order-${i + 1}.json`), JSON.stringify(o, null, 2)));
   return { dir, emu };
 }
@@ -280,11 +281,39 @@ describe('Billecta flow through kontor (sync --once)', () => {
     expect(emu.stats.committed).toBe(writes);
   }, 30_000);
 
-  // Found by this file: with `paid_orders: verification`, the refund of a collected order (the SEK
-  // fixture, #SE1042) is sent as a CreditInvoiceAction crediting the verification invoice, which
-  // Billecta (emulator) refuses: "… is a VerificationInvoiceAction, which cannot be credited". The
-  // entry goes dead. See the report of this change.
-  it.todo('paid_orders: verification: the refund of a collected order is booked (not a credit invoice on the verification invoice) and nothing goes dead');
+  // Billecta cannot credit a verification invoice ("… is a VerificationInvoiceAction, which cannot
+  // be credited"): the refund of a collected order (the SEK fixture, #SE1042) is a negative
+  // verification invoice on the same clearing account [inferred], and its payment back sends nothing.
+  it('paid_orders: verification: the refund of a collected order is a negative verification invoice, nothing goes dead', async () => {
+    const { dir, emu } = await project({ paidOrders: 'verification', refunded: true });
+    const first = await sync(dir);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.stdout, first.stdout + first.stderr).toMatch(/delivery: 8 documents booked, 0 retrying, 0 in doubt, 0 dead/);
+    const c = expectCommon(emu);
+    const refunded = byRef(emu, '1042');
+    expect(refunded.map((i) => i.ActionType), JSON.stringify(c.invoices)).toEqual(['VerificationInvoiceAction', 'VerificationInvoiceAction']);
+    const [original, credit] = [...refunded].sort((a, b) => b.total - a.total);
+    expect(original!.total).toBeGreaterThan(0);
+    expect(credit!.total).toBeLessThan(0);
+    expect(credit!.total).toBeGreaterThan(-original!.total);
+    for (const v of refunded) {
+      expect(v.debitAccount).toBe('1580');
+      expect(v.Stage).toBe('Completed');
+      expect(v.current).toBe(0);
+    }
+    expect(String(credit!.entry.ExternalReference)).toMatch(/credit-note/);
+    expect(String(credit!.entry.Message)).toContain(`verification invoice ${String(original!.entry.OurReference)}`);
+    expect(emu.invoices().filter((i) => i.ActionType === 'CreditInvoiceAction')).toHaveLength(0);
+    expect(byRef(emu, '1043').map((i) => i.ActionType)).toEqual(['VerificationInvoiceAction']);
+    expect(emu.invoices()).toHaveLength(4);
+    expect(emu.payments()).toHaveLength(0);
+    const before = census(emu);
+    const writes = emu.stats.committed;
+    const second = await sync(dir);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(census(emu)).toEqual(before);
+    expect(emu.stats.committed).toBe(writes);
+  }, 40_000);
 
   it('a wrong password stops the target and creates nothing; the password is in no output', async () => {
     const { dir, emu } = await project();

@@ -527,6 +527,38 @@ describe('Billecta: credit note → credit invoice', () => {
     expect(recordTotal(records)).toBe(credit.total);
     expect(credit.total).toBe(sek('-199.00'));
   });
+
+  it('credits a collected order (a verification invoice) with a negative verification invoice on the same clearing account, and sends nothing for the refund paid back', () => {
+    const invoice = netInvoice();
+    const options = { paidOrders: 'verification' as const, collected: new Map([['1001', '1580']]) };
+    const credit = booked(buildCreditNote({ key: key('credit-note', '5001', 'r2'), number: '1001-K2', date: '2024-05-21', dueDate: '2024-05-21', description: 'Refund r2 on order 1001', variant: 'article', articles: ARTICLES, lines: [part('TSH-BLU-M', -1, sek('159.20'), 'Refund: T-shirt blå, M')], vat: { basis: 'net', rounding: 'per-line' } }, invoice));
+    // valid(): the body is checked against VerificationInvoiceActionEntryView.
+    const requests = requestsOf(credit, options);
+    expect(shape(requests)).toEqual([`GET /v1/products/productbyexternalid/${CREDITOR}?externalid=TSH-BLU-M`, 'POST /v1/invoice/verificationinvoice']);
+    expect(requests.some((r) => r.path.includes('attest'))).toBe(false);
+    const body = requests[1]!.body!;
+    expect(body).toMatchObject({
+      CreditorPublicId: CREDITOR,
+      DebtorPublicId: '{debtor:SH-123}',
+      InvoiceDate: '2024-05-21T00:00:00',
+      DueDate: '2024-05-21T00:00:00',
+      ExternalReference: 'shopify/5001/credit-note:r2/1',
+      YourReference: '1001',
+      BookkeepingOverride: { DebitAccount: '1580' },
+    });
+    expect(String(body.Message)).toMatch(/^Credit note 1001-K2 \(shopify\/5001\/credit-note:r2\/1\) reducing verification invoice 1001: Refund r2 on order 1001$/);
+    for (const f of ['ActionType', 'DeliveryMethod', 'CreditingInvoicePublicId', 'VatIsIncluded']) expect(body).not.toHaveProperty(f);
+    expect(recordTotal(recordsOf(requests[1]!))).toBe(credit.total);
+    expect(credit.total).toBeLessThan(0);
+    expect(requests[1]!.headers!.UniqueApiCallId).toBe(billectaCallId(CREDITOR, 'shopify/5001/credit-note:r2/1', 'verification-credit'));
+    // Not collected: the credit invoice as before.
+    expect(shape(requestsOf(credit, { paidOrders: 'verification', collected: new Map([['1002', '1580']]) })).slice(-2)).toEqual(['POST /v1/invoice/action', 'PUT /v1/invoice/attest/{action:1001-K2}']);
+    // The refund paid back on the clearing account: the provider paid it; nothing is registered.
+    const [refund] = settle({ item: openItemOf(credit, []), date: '2024-05-21', received: credit.total, clearingAccount: '1580', reference: 'r2', memo: 'Refund r2', key: payKey('5001-r2') });
+    expect(refund!.amount).toBeLessThan(0);
+    expect(requestsOf(refund!, { paidOrders: 'verification', collected: new Set(['1001-K2']) })).toEqual([]);
+    expect(shape(requestsOf(refund!))).toEqual(['POST /v1/invoice/payment']);
+  });
 });
 
 describe('Billecta: payment → registered payment', () => {

@@ -127,6 +127,11 @@ function billectaOptions(config: Extract<ResolvedTarget['config'], { type: 'bill
   for (const doc of docs) {
     if (doc.kind === 'payment' && doc.purpose === 'payment' && doc.amount > 0 && clearingAccounts.has(doc.account)) collected.set(doc.appliesTo, doc.account);
   }
+  // The credit note of a collected invoice is a negative verification invoice: its refund paid back sends nothing.
+  for (const doc of docs) {
+    const account = doc.kind === 'credit-note' ? collected.get(doc.credits) : undefined;
+    if (doc.kind === 'credit-note' && account && mapping.spec.target.paid_orders === 'verification') collected.set(doc.number, account);
+  }
   const paymentMeanCodes: Record<string, string> = { ...config.payment_means };
   for (const [gateway, account] of Object.entries(clearing)) paymentMeanCodes[account] ??= gateway.toUpperCase();
   return { creditorPublicId: config.creditor_public_id, deliveryMethod: config.delivery_method, paidOrders: mapping.spec.target.paid_orders, collected, paymentMeanCodes, roundingAccount: mapping.spec.rounding.account };

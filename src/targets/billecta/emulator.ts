@@ -197,7 +197,7 @@ export interface BillectaStoredInvoice {
   current: Minor;
   /** A credit invoice: the ActionPublicId it credits. */
   credits: string | null;
-  /** Verification invoice: BookkeepingOverride.DebitAccount. */
+  /** Verification invoice (negative: the refund of one [inferred]): BookkeepingOverride.DebitAccount. */
   debitAccount: string | null;
 }
 
@@ -861,9 +861,12 @@ class Emulator implements BillectaEmulator {
       if (total >= 0) throw bad(`${where}: a credit invoice's records must add up to a negative amount, not ${total}`);
       if (actionType !== 'CreditInvoiceAction') throw bad(`${where}: CreditingInvoicePublicId needs ActionType CreditInvoiceAction`);
       credits = crediting;
-    } else if (total < 0) {
+    } else if (total < 0 && !verification) {
       throw bad(`${where}: the records add up to a negative amount (${total}); credit with a credit invoice`);
     }
+    // [inferred] A negative verification invoice (the refund of an order booked as a verification
+    // invoice, which cannot be credited) is taken: booked and closed on creation like a positive
+    // one, it credits the clearing account and reduces what was verified.
     const now = new Date(this.now()).toISOString();
     const debitAccount = verification && isObject(body.BookkeepingOverride) ? str(body.BookkeepingOverride, 'DebitAccount', `${where}: BookkeepingOverride`) : null;
     const invoice: BillectaStoredInvoice = {

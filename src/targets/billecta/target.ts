@@ -16,10 +16,15 @@
  * - credit note [ActionPublicId]: as an invoice, ActionType CreditInvoiceAction, with
  *   `CreditingInvoicePublicId` = the credited invoice's ActionPublicId, found in this process's
  *   memory, else through the `actionIdOf` hook (the external id kontor's outbox recorded for
- *   it), else by the search below; not found → RetriableError (its invoice comes first).
+ *   it), else by the search below; not found → RetriableError (its invoice comes first). The
+ *   credit note of an invoice a provider collected (`collectedOn` of the credited invoice) is a
+ *   negative verification invoice instead (INFERRED: Billecta cannot credit a verification
+ *   invoice), POST /v1/invoice/verificationinvoice on the same clearing account, no attest.
  * - payment [the CreatedView's PublicId if Billecta answers one, else the invoice's
  *   ActionPublicId]: POST /v1/invoice/payment on the invoice's ActionPublicId. A payment of a
- *   collected order sends nothing (the verification invoice is closed on creation).
+ *   collected order sends nothing (the verification invoice is closed on creation), nor does the
+ *   refund paid back on a negative verification invoice (a credit note booked so in this process,
+ *   else one whose recorded ActionPublicId Billecta shows as a VerificationInvoiceAction).
  * - storno: refused (Billecta has none; requests.ts says why).
  *
  * Finding an invoice again (after a lost answer, a 403 "already done", a restart): Billecta
@@ -128,6 +133,8 @@ export class BillectaTarget implements TargetAdapter {
   /** Payments Billecta took in this process (document key → externalId). */
   private readonly payments = new Map<string, string>();
   private readonly checkedCurrencies = new Set<string>();
+  /** Numbers of kontor's documents this process booked as (possibly negative) verification invoices. */
+  private readonly verificationNumbers = new Set<string>();
 
   constructor(options: BillectaTargetOptions) {
     this.name = options.name;
@@ -143,11 +150,14 @@ export class BillectaTarget implements TargetAdapter {
 
   /** The requests `doc` becomes, in order; a document Billecta cannot take is refused for good. */
   async requestsFor(doc: BookDocument): Promise<BillectaRequest[]> {
-    let collected: Map<string, string> | undefined;
-    if (this.options.paidOrders === 'verification' && this.collectedOn && (doc.kind === 'invoice' || doc.kind === 'payment')) {
-      const number = doc.kind === 'invoice' ? doc.number : doc.appliesTo;
+    let collected: Map<string, string> | Set<string> | undefined;
+    if (this.options.paidOrders === 'verification' && this.collectedOn && doc.kind !== 'customer' && doc.kind !== 'storno') {
+      // An invoice: was it collected? A credit note: was the invoice it credits (then it is a
+      // negative verification invoice on the same clearing account)? A payment: of either.
+      const number = doc.kind === 'invoice' ? doc.number : doc.kind === 'credit-note' ? doc.credits : doc.appliesTo;
       const clearing = await this.collectedOn(number);
       if (clearing) collected = new Map([[number, clearing]]);
+      else if (doc.kind === 'payment' && (await this.isVerification(doc.appliesTo))) collected = new Set([doc.appliesTo]);
     }
     try {
       return billectaRequestsFor(doc, { ...this.options, ...(collected ? { collected } : {}) });
@@ -327,6 +337,7 @@ export class BillectaTarget implements TargetAdapter {
       if (request.method === 'POST' && (request.path === '/v1/invoice/action' || request.path === '/v1/invoice/verificationinvoice')) {
         actionId = await this.createAction(doc, request);
         if (request.path === '/v1/invoice/verificationinvoice') {
+          this.verificationNumbers.add(doc.number);
           this.uncertain.delete(key);
           return { externalId: actionId };
         }
@@ -399,7 +410,7 @@ export class BillectaTarget implements TargetAdapter {
       const stage = await this.stageOf(known);
       if (stage !== null) return { id: known, stage };
     }
-    const types = doc.kind === 'credit-note' ? ['CreditInvoiceAction'] : ['InvoiceAction', 'VerificationInvoiceAction'];
+    const types = doc.kind === 'credit-note' ? ['CreditInvoiceAction', 'VerificationInvoiceAction'] : ['InvoiceAction', 'VerificationInvoiceAction'];
     for (const row of await this.candidates(doc.orderNumber, doc.date, types)) {
       const view = await this.client.lookup(`/v1/invoice/action/${encodeURIComponent(row)}`);
       if (isObject(view) && str(view.ExternalReference) === key) {
@@ -445,6 +456,22 @@ export class BillectaTarget implements TargetAdapter {
       }
     }
     throw new RetriableError(`${describe(doc)}: invoice ${number} is not known in Billecta yet (no ActionPublicId recorded for it); it is delivered first`);
+  }
+
+  /**
+   * Whether kontor's document `number` is a verification invoice in Billecta: booked so in this
+   * process, else its recorded ActionPublicId (actionIdOf) read back. For the refund paid back on
+   * a negative verification invoice, whose number no collection payment names. Unknown → false
+   * (the payment then waits for its document's id, as any payment does).
+   */
+  private async isVerification(number: string): Promise<boolean> {
+    if (this.verificationNumbers.has(number)) return true;
+    const id = this.actionsByNumber.get(number) ?? (await this.actionIdOf?.(number)) ?? null;
+    if (!id) return false;
+    const view = await this.client.lookup(`/v1/invoice/action/${encodeURIComponent(id)}`);
+    if (!isObject(view) || str(view.ActionType) !== 'VerificationInvoiceAction') return false;
+    this.verificationNumbers.add(number);
+    return true;
   }
 
   // ── payments ─────────────────────────────────────────────────────────────────────────
