@@ -46,3 +46,27 @@ export function runSandbox(args: string[]): Promise<{ code: number | null; stder
     child.on('close', (code) => resolve({ code, stderr }));
   });
 }
+
+/**
+ * config.yaml of a temp project that books the sample orders (examples/orders, WooCommerce
+ * format) with `mapping` into the targets of `targetsYaml` (indented by two spaces).
+ */
+export function sampleOrdersConfig(options: { mapping: string; targetsYaml: string; targets?: readonly string[] }): string {
+  return [
+    'database:',
+    '  file: ./data/kontor.sqlite',
+    'log:',
+    '  level: info',
+    '  format: json',
+    'sources:',
+    '  samples:',
+    '    type: file',
+    '    path: ./examples/orders',
+    '    format: woocommerce',
+    `    mapping: ${options.mapping}`,
+    ...(options.targets ? [`    targets: [${options.targets.join(', ')}]`] : []),
+    'targets:',
+    options.targetsYaml,
+    '',
+  ].join('\n');
+}

@@ -14,61 +14,21 @@ import {
   buildInvoice,
   creditInFull,
   openItemOf,
-  parseDecimal,
   settle,
-  vatRate,
-  type Article,
   type BookDocument,
-  type DocumentKey,
-  type DocumentKind,
   type InvoiceDocument,
-  type LineInput,
-  type Minor,
   type PaymentPurpose,
-  type SalesInput,
-  type VatTreatment,
 } from '../src/books/index.js';
 import { startBillecta, type BillectaEmulator, type BillectaEmulatorOptions } from '../src/targets/billecta/emulator.js';
 import { billectaRequestsFor, resolveBillectaPlaceholders, type BillectaPlaceholderKind, type BillectaRequest, type BillectaRequestOptions } from '../src/targets/billecta/requests.js';
 import { runSandbox, startSandbox } from './targets-helpers.js';
+import { CREDITOR, key, sales, sek } from './billecta-documents.js';
 
 // ── documents (as in targets.billecta.requests.test.ts) ─────────────────────────────────
 
-const CREDITOR = '3f0c2a1e-0000-4000-8000-000000000001';
 const USER = 'kontor-test';
 const PASSWORD = 'Sesam, öppna dig';
-const sek = (text: string): Minor => parseDecimal(text, 2);
 
-const V25: VatTreatment = { rate: vatRate('25'), code: 'standard', account: '2611' };
-const V12: VatTreatment = { rate: vatRate('12'), code: 'reduced', account: '2621' };
-const ARTICLES: readonly Article[] = [
-  { number: 'TSH-BLU-M', account: '3001', vat: V25, unit: 'st' },
-  { number: 'KAFFE-500', account: '3002', vat: V12 },
-  { number: 'FRAKT-standard', account: '3520', vat: V25, role: 'shipping' },
-  { number: 'RABATT-standard', account: '3730', vat: V25, role: 'discount' },
-];
-
-const key = (kind: DocumentKind, subject: string, part?: string): DocumentKey => ({ source: 'shopify', subject, kind, ...(part ? { part } : {}), revision: 1 });
-const part = (number: string, quantity: number, unitPrice: Minor, text = number): LineInput => ({ text, part: { number, quantity, unitPrice } });
-const LINES: LineInput[] = [part('TSH-BLU-M', 2, sek('159.20'), 'T-shirt blå, M'), part('KAFFE-500', 1, sek('89.29'), 'Kaffe 500 g'), part('FRAKT-standard', 1, sek('39.20'), 'Shipping 25 %'), part('RABATT-standard', 1, sek('-20.00'), 'Discount VÅR20 25 %')];
-
-function sales(subject: string, number: string): SalesInput {
-  return {
-    key: key('invoice', subject),
-    number,
-    orderNumber: number,
-    customerNumber: 'SH-123',
-    currency: 'SEK',
-    date: '2024-05-02',
-    dueDate: '2024-06-01',
-    description: `Webborder ${number}`,
-    receivableAccount: '1510',
-    variant: 'article',
-    articles: ARTICLES,
-    vat: { basis: 'net', rounding: 'per-line' },
-    lines: LINES,
-  };
-}
 
 const customer = (number = 'SH-123') =>
   buildCustomer({ key: key('customer', number), number, name: 'Anna Andersson', firstName: 'Anna', lastName: 'Andersson', email: 'anna@example.se', address: { street: 'Storgatan 1', zipcode: '11122', city: 'Stockholm', country: 'SE' } });

@@ -31,6 +31,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { startRunMyAccounts, type RmaEmulator, type RmaEmulatorOptions, type RmaPartMaster, type RmaRequestRecord } from '../src/targets/runmyaccounts/emulator.js';
 import { allFileBytes, ROOT, runCli, tempProject, type CliResult } from './helpers.js';
+import { sampleOrdersConfig } from './targets-helpers.js';
 
 const KEY = 'rma-flow-key-7f3c2a91e5d04b68';
 const WRONG_KEY = 'rma-flow-wrong-0b8e6d4c2a917f35';
@@ -59,22 +60,7 @@ const running: RmaEmulator[] = [];
 const projects: string[] = [];
 
 function configYaml(target: string, mapping: string, extra = ''): string {
-  return [
-    'database:',
-    '  file: ./data/kontor.sqlite',
-    'log:',
-    '  level: info',
-    '  format: json',
-    'sources:',
-    '  samples:',
-    '    type: file',
-    '    path: ./examples/orders',
-    '    format: woocommerce',
-    `    mapping: ${mapping}`,
-    'targets:',
-    target,
-    extra,
-  ].join('\n');
+  return sampleOrdersConfig({ mapping, targetsYaml: [target, extra].join('\n') });
 }
 
 function rmaTarget(url: string, extra = ''): string {

@@ -24,6 +24,7 @@ import { RmaCredentialError, RmaInDoubtError } from '../src/targets/runmyaccount
 import { startRunMyAccounts, type RmaEmulator, type RmaEmulatorOptions } from '../src/targets/runmyaccounts/emulator.js';
 import { RunMyAccountsTarget } from '../src/targets/runmyaccounts/target.js';
 import { captureStream, DIALECTS, freshDatabase, HAS_POSTGRES, runCli, tempProject, type Dialect } from './helpers.js';
+import { sampleOrdersConfig } from './targets-helpers.js';
 
 const KEY = 'rma-right-key-5c1e92';
 const WRONG = 'rma-wrong-key-77b0d4';
@@ -49,20 +50,7 @@ async function emulator(options: RmaEmulatorOptions = {}): Promise<RmaEmulator> 
 /** config.yaml of a temp project: the sample orders to a runmyaccounts target (and the journal, if asked). */
 function configYaml(emu: { url: string } | string, options: { journal?: boolean; extra?: string } = {}): string {
   const url = typeof emu === 'string' ? emu : emu.url;
-  return [
-    'database:',
-    '  file: ./data/kontor.sqlite',
-    'log:',
-    '  level: info',
-    '  format: json',
-    'sources:',
-    '  samples:',
-    '    type: file',
-    '    path: ./examples/orders',
-    '    format: woocommerce',
-    '    mapping: woocommerce-ch.yaml',
-    `    targets: [rma${options.journal ? ', journal' : ''}]`,
-    'targets:',
+  const rma = [
     '  rma:',
     '    type: runmyaccounts',
     '    environment: test',
@@ -74,8 +62,8 @@ function configYaml(emu: { url: string } | string, options: { journal?: boolean;
     '        api_key: ${RMA_KEY}',
     `        expires: ${new Date(Date.now() + 400 * 86_400_000).toISOString().slice(0, 10)}`,
     ...(options.journal ? ['  journal:', '    type: journal'] : []),
-    '',
-  ].join('\n');
+  ];
+  return sampleOrdersConfig({ mapping: 'woocommerce-ch.yaml', targets: ['rma', ...(options.journal ? ['journal'] : [])], targetsYaml: rma.join('\n') });
 }
 
 interface Harness {
