@@ -318,7 +318,7 @@ export function buildProgram(): Command {
           }
         }
         if (mapping && chart) {
-          const checked = checkAgainstChart(file, mapping, chart.accounts, chart.name);
+          const checked = checkAgainstChart(mapping, chart.accounts, chart.name);
           mappingProblems.push(...checked.issues.map(formatIssue));
           warnings.push(...checked.warnings);
         }
@@ -370,7 +370,7 @@ export function buildProgram(): Command {
             for (const file of mappingFiles) {
               const mapping = mappings.get(file);
               if (!mapping || !config.sources.some((s) => s.mappingPath === file && s.targets.includes(t.name))) continue;
-              const checked = checkAgainstChart(file, mapping, chartAccounts, result.name);
+              const checked = checkAgainstChart(mapping, chartAccounts, result.name);
               mappingProblems.push(...checked.issues.map(formatIssue));
               warnings.push(...checked.warnings);
               // An account that exists but is closed refuses every posting.

@@ -255,7 +255,7 @@ const MANDANT_CHART: ChartAccount[] = [
 
 function checked(file: string, chart: readonly ChartAccount[], shownAs = file) {
   const mapping = loadMapping(file);
-  const { issues, warnings } = checkAgainstChart(file, mapping, chart, CHART_NAME);
+  const { issues, warnings } = checkAgainstChart(mapping, chart, CHART_NAME);
   for (const issue of issues) expect(issue.file).toBe(shownAs);
   return { issues: issues.map((i) => `${i.line}:${i.col}: ${i.message}`), warnings };
 }

@@ -3,7 +3,7 @@
  * VAT table and numbering. Every problem is reported as `mappings/FILE.yaml:LINE:COL`.
  */
 import { vatRate, type VatRate } from '../books/index.js';
-import { ConfigError, type ConfigIssue } from '../errors.js';
+import { ConfigError, type ConfigIssue, type SourcePosition } from '../errors.js';
 import { issuesFromZod, positionOf, positionOfOffset, readYaml, type YamlSource } from '../config/yaml.js';
 import { compileExpression, ExpressionError, type CompiledExpression } from './expressions.js';
 import { RMA_CUSTOMER_LIMITS, mappingSchema, type MappingSpec, type RoutingRule } from './schema.js';
@@ -56,6 +56,8 @@ export interface Mapping {
   customerLimits: Readonly<Record<string, number>> | null;
   /** `mappings/x.yaml:LINE:COL` of a key path, for messages. */
   where(keyPath: readonly PropertyKey[]): string;
+  /** The position of a key path, for issues. */
+  position(keyPath: readonly PropertyKey[]): SourcePosition;
 }
 
 /** `*` and `?` globs, anchored, case-sensitive like SKUs are. */
@@ -223,6 +225,7 @@ export function inspectMapping(absolutePath: string): MappingLoad {
     rules,
     expressions,
     where,
+    position: (keyPath) => positionOf(source, keyPath),
     customerLimits: spec.target.kind === 'runmyaccounts' ? RMA_CUSTOMER_LIMITS : null,
     revenueAccount: (rate) => revenue.get(rate),
     vatAccount: (rate, date) => {
@@ -273,8 +276,7 @@ export interface ChartAccount {
  * Every account the mapping names, checked against a chart of accounts (Run my Accounts'
  * `GET /charts` or a file of the same shape): it exists and has the link its use needs.
  */
-export function checkAgainstChart(absolutePath: string, mapping: Mapping, chart: readonly ChartAccount[], chartName: string): { issues: ConfigIssue[]; warnings: string[] } {
-  const source = readYaml(absolutePath);
+export function checkAgainstChart(mapping: Mapping, chart: readonly ChartAccount[], chartName: string): { issues: ConfigIssue[]; warnings: string[] } {
   const byNumber = new Map(chart.map((a) => [a.accno, a]));
   const hasTaxAccounts = chart.some((a) => a.link.split(':').includes('AR_tax'));
   const issues: ConfigIssue[] = [];
@@ -285,7 +287,7 @@ export function checkAgainstChart(absolutePath: string, mapping: Mapping, chart:
     if (seen.has(dedupe)) continue;
     seen.add(dedupe);
     const found = byNumber.get(use.account);
-    const p = positionOf(source, use.keyPath);
+    const p = mapping.position(use.keyPath);
     if (!found) {
       if (use.link === 'AR_tax' && !hasTaxAccounts) {
         warnings.push(`${p.file}:${p.line}:${p.col}: VAT account ${use.account} not checked: ${chartName} lists no VAT (AR_tax) accounts (they are created per mandant when VAT is set up)`);
