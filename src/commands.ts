@@ -365,23 +365,13 @@ export function buildProgram(): Command {
             }
             entry.chart = result.name;
             entry.accounts = result.accounts.length;
-            const chartAccounts: ChartAccount[] = result.accounts.map((a) => ({ accno: a.accno, link: a.link, description: a.description, allow_gl: a.allowGl }));
-            const byNumber = new Map(result.accounts.map((a) => [a.accno, a]));
+            const chartAccounts: ChartAccount[] = result.accounts.map((a) => ({ accno: a.accno, link: a.link, description: a.description, allow_gl: a.allowGl, active: a.isActive }));
             for (const file of mappingFiles) {
               const mapping = mappings.get(file);
               if (!mapping || !config.sources.some((s) => s.mappingPath === file && s.targets.includes(t.name))) continue;
               const checked = checkAgainstChart(mapping, chartAccounts, result.name);
               mappingProblems.push(...checked.issues.map(formatIssue));
               warnings.push(...checked.warnings);
-              // An account that exists but is closed refuses every posting.
-              const seen = new Set<string>();
-              for (const use of mapping.accounts()) {
-                const where = mapping.where(use.keyPath);
-                const account = byNumber.get(use.account);
-                if (!account || account.isActive || seen.has(where)) continue;
-                seen.add(where);
-                mappingProblems.push(`${where}: account ${use.account} (${account.description}) is not active in ${result.name}`);
-              }
             }
           }
         }

@@ -270,6 +270,8 @@ export interface ChartAccount {
   description?: string;
   link: string;
   allow_gl?: boolean;
+  /** False for an account that exists but is closed (it refuses every posting); unknown when absent. */
+  active?: boolean;
 }
 
 /**
@@ -299,6 +301,7 @@ export function checkAgainstChart(mapping: Mapping, chart: readonly ChartAccount
     if (!found.link.split(':').includes(use.link)) {
       issues.push({ ...p, message: `account ${use.account} (${found.description ?? ''}) has link "${found.link || 'none'}", but this use needs ${use.link}` });
     }
+    if (found.active === false) issues.push({ ...p, message: `account ${use.account} (${found.description ?? ''}) is not active in ${chartName}` });
   }
   issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
   return { issues, warnings };
