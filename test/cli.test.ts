@@ -26,6 +26,8 @@ const COMMANDS = [
   ['quarantine', 'list'],
   ['quarantine', 'replay'],
   ['quarantine', 'dismiss'],
+  ['receipt'],
+  ['sandbox'],
 ];
 
 describe('kontor CLI', () => {
