@@ -84,22 +84,39 @@ export const DIALECTS: Dialect[] = ['sqlite', 'postgres'];
 
 /**
  * A fresh, empty database of the given dialect: a temp SQLite file, or a PostgreSQL schema
- * of its own (dropped by `drop`).
+ * of its own (dropped by `drop`). `open` gives another connection to the same database, as
+ * another kontor process would have (closed by `drop`).
  */
-export async function freshDatabase(dialect: Dialect): Promise<{ db: import('knex').Knex; drop: () => Promise<void> }> {
+export async function freshDatabase(dialect: Dialect): Promise<{ db: import('knex').Knex; drop: () => Promise<void>; open: () => import('knex').Knex }> {
   const { openDatabase } = await import('../src/db/connect.js');
+  const others: import('knex').Knex[] = [];
+  const closeOthers = () => Promise.all(others.map((o) => o.destroy()));
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(path.join(tmpdir(), 'kontor-db-'));
-    const db = openDatabase({ client: 'sqlite', file: path.join(dir, 'kontor.sqlite'), busyTimeoutMs: 5000 });
-    return { db, drop: () => db.destroy() };
+    const settings = { client: 'sqlite' as const, file: path.join(dir, 'kontor.sqlite'), busyTimeoutMs: 5000 };
+    const db = openDatabase(settings);
+    const open = () => {
+      const other = openDatabase(settings);
+      others.push(other);
+      return other;
+    };
+    return { db, open, drop: async () => void (await Promise.all([closeOthers(), db.destroy()])) };
   }
   const schema = `kontor_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = knex({ client: 'pg', connection: POSTGRES_URL });
   await admin.raw(`CREATE SCHEMA "${schema}"`);
-  const db = openDatabase({ client: 'postgres', url: POSTGRES_URL, busyTimeoutMs: 5000, poolMax: 4 }, { searchPath: schema });
+  const settings = { client: 'postgres' as const, url: POSTGRES_URL, busyTimeoutMs: 5000, poolMax: 4 };
+  const db = openDatabase(settings, { searchPath: schema });
+  const open = () => {
+    const other = openDatabase(settings, { searchPath: schema });
+    others.push(other);
+    return other;
+  };
   return {
     db,
+    open,
     drop: async () => {
+      await closeOthers();
       await db.destroy();
       await admin.raw(`DROP SCHEMA "${schema}" CASCADE`);
       await admin.destroy();

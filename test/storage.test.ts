@@ -14,7 +14,7 @@ describe.each(DIALECTS)('migrations on %s', (dialect) => {
     const { db, drop } = await freshDatabase(dialect);
     try {
       expect(await pendingMigrations(db)).toContain('0001_initial.js');
-      expect((await migrateLatest(db)).applied).toEqual(['0001_initial.js', '0002_books.js', '0003_webhook_events.js', '0004_target_failures.js']);
+      expect((await migrateLatest(db)).applied).toEqual(['0001_initial.js', '0002_books.js', '0003_webhook_events.js', '0004_target_failures.js', '0005_call_slots.js']);
       expect((await migrateLatest(db)).applied).toEqual([]);
       expect(await pendingMigrations(db)).toEqual([]);
       for (const table of TABLES) expect(await db.schema.hasTable(table), table).toBe(true);

@@ -1,38 +1,61 @@
 /**
  * The failing-calls budget of Billecta (issue #7) shared through the database: two clients
- * (two kontor processes: a `run` and a `backfill`, or two instances on PostgreSQL) counting in
- * one database never together send more than the budget within 60 s, and sending resumes
- * once the window has passed.
+ * (two kontor processes: a `run` and a `backfill`, or two instances on PostgreSQL, each on its
+ * own connection) counting in one database never together send more than the budget within
+ * 60 s, not even when all their calls go out at the same instant, and sending resumes once the
+ * window has passed.
  */
-import { http, HttpResponse } from 'msw';
+import { delay, http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { migrateLatest } from '../src/db/migrate.js';
-import { pruneTargetFailures, recordTargetFailure, targetFailuresSince } from '../src/store/target-failures.js';
+import { IN_FLIGHT_STALE_MS, pruneTargetFailures, settleCallSlot, sharedCallBudget, takeCallSlot, targetFailuresSince } from '../src/store/target-failures.js';
 import { BillectaClient, BillectaRejectedError, BillectaThrottledError, type BillectaFailures } from '../src/targets/billecta/client.js';
 import { DIALECTS, freshDatabase, HAS_POSTGRES } from './helpers.js';
 
 const BASE = 'https://apitest.billecta.com';
 let received = 0;
+let inFlight = 0;
+let mostInFlight = 0;
+/** The answer's status; the answer comes after `answerDelayMs`. */
+let answerStatus = 400;
+let answerDelayMs = 0;
 const server = setupServer(
-  http.all(`${BASE}/*`, () => {
+  http.all(`${BASE}/*`, async () => {
     received++;
-    return new HttpResponse(null, { status: 400, headers: { ErrorMessage: 'Felaktig' } });
+    mostInFlight = Math.max(mostInFlight, ++inFlight);
+    if (answerDelayMs > 0) await delay(answerDelayMs);
+    inFlight--;
+    return answerStatus >= 400 ? new HttpResponse(null, { status: answerStatus, headers: { ErrorMessage: 'Felaktig' } }) : HttpResponse.json({ PublicId: 'x' });
   }),
 );
 beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
 afterAll(() => server.close());
+beforeEach(() => {
+  received = 0;
+  mostInFlight = 0;
+  answerStatus = 400;
+  answerDelayMs = 0;
+});
 
-type Db = Awaited<ReturnType<typeof freshDatabase>>['db'];
-
-/** The port as src/service/runtime.ts wires it. */
-function port(db: Db, target: string): BillectaFailures {
-  return {
-    record: (at) => recordTargetFailure(db, target, new Date(at)),
-    countSince: async (since) => (await targetFailuresSince(db, target, new Date(since))).count,
-    oldestSince: async (since) => (await targetFailuresSince(db, target, new Date(since))).oldest?.getTime() ?? null,
-  };
+function client(budget: number, failures: BillectaFailures | undefined, now: () => number = Date.now): BillectaClient {
+  return new BillectaClient({
+    name: 'billecta',
+    baseUrl: BASE,
+    username: 'api-user@shop.se',
+    password: 'hemligt-Lösen-9f8e7d',
+    auth: 'basic',
+    failingCallsPerMinute: budget,
+    requestsPerSecond: 1_000,
+    ...(failures ? { failures } : {}),
+    now,
+    http: { transport: 'fetch', sleep: async () => {}, retries: 0 },
+  });
 }
+
+const rowCount = async (db: Awaited<ReturnType<typeof freshDatabase>>['db']) => Number(((await db('target_failures').count({ n: '*' }).first()) as { n: number | string }).n);
+
+const send = (c: BillectaClient) => c.send({ method: 'POST', path: '/v1/invoice/payment', body: {}, purpose: 'test' }).catch((e: unknown) => e);
 
 describe.each(DIALECTS)('shared failing-calls budget on %s', (dialect) => {
   it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('two clients together stay within the budget, and resume after the window', async () => {
@@ -41,23 +64,9 @@ describe.each(DIALECTS)('shared failing-calls budget on %s', (dialect) => {
       await migrateLatest(db);
       let clock = Date.parse('2024-05-02T10:00:00Z');
       const budget = 5;
-      const make = () =>
-        new BillectaClient({
-          name: 'billecta',
-          baseUrl: BASE,
-          username: 'api-user@shop.se',
-          password: 'hemligt-Lösen-9f8e7d',
-          auth: 'basic',
-          failingCallsPerMinute: budget,
-          requestsPerSecond: 1_000,
-          failures: port(db, 'billecta'),
-          now: () => clock,
-          http: { transport: 'fetch', sleep: async () => {}, retries: 0 },
-        });
+      const make = () => client(budget, sharedCallBudget(db, 'billecta'), () => clock);
       const a = make();
       const b = make();
-      const send = (c: BillectaClient) => c.send({ method: 'POST', path: '/v1/invoice/payment', body: {}, purpose: 'test' }).catch((e: unknown) => e);
-      received = 0;
 
       const outcomes: unknown[] = [];
       for (let i = 0; i < 8; i++) {
@@ -89,22 +98,81 @@ describe.each(DIALECTS)('shared failing-calls budget on %s', (dialect) => {
     }
   });
 
-  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('counts per target and prunes old rows', async () => {
+  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('a burst of concurrent calls from two processes never passes the budget', async () => {
+    const { db, drop, open } = await freshDatabase(dialect);
+    try {
+      await migrateLatest(db);
+      const budget = 5;
+      answerDelayMs = 30;
+      // Two processes, each with its own connection to PostgreSQL, 25 calls each at once. On
+      // SQLite both share this process's one connection: better-sqlite3 waits for a lock by
+      // blocking its thread, so a second connection in the same process would wait on itself.
+      const a = client(budget, sharedCallBudget(db, 'billecta'));
+      const b = client(budget, sharedCallBudget(dialect === 'postgres' ? open() : db, 'billecta'));
+      const outcomes = await Promise.all([...Array.from({ length: 25 }, () => send(a)), ...Array.from({ length: 25 }, () => send(b))]);
+      expect(received).toBe(budget);
+      expect(mostInFlight).toBeLessThanOrEqual(budget);
+      expect(outcomes.filter((e) => e instanceof BillectaRejectedError)).toHaveLength(budget);
+      expect(outcomes.filter((e) => e instanceof BillectaThrottledError)).toHaveLength(50 - budget);
+      expect((await targetFailuresSince(db, 'billecta', new Date(Date.now() - 60_000))).count).toBe(budget);
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      await drop();
+    }
+  });
+
+  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('good answers free their slots: only calls in flight and failures count', async () => {
+    const { db, drop } = await freshDatabase(dialect);
+    try {
+      await migrateLatest(db);
+      answerStatus = 200;
+      const a = client(3, sharedCallBudget(db, 'billecta'));
+      for (let i = 0; i < 10; i++) expect(await send(a)).toEqual({ status: 200, body: { PublicId: 'x' } });
+      expect(received).toBe(10);
+      // At most 3 at once, refused beyond that while they are in flight.
+      answerDelayMs = 30;
+      const burst = await Promise.all(Array.from({ length: 8 }, () => send(a)));
+      expect(mostInFlight).toBe(3);
+      expect(burst.filter((e) => e instanceof BillectaThrottledError)).toHaveLength(5);
+      expect(await rowCount(db)).toBe(0);
+      await a.close();
+    } finally {
+      await drop();
+    }
+  });
+
+  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('a client without the shared count holds the budget alone, in flight included', async () => {
+    answerDelayMs = 30;
+    const a = client(4, undefined);
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => send(a)));
+    expect(received).toBe(4);
+    expect(outcomes.filter((e) => e instanceof BillectaThrottledError)).toHaveLength(16);
+    expect(a.failingCallsInWindow()).toBe(4);
+    await a.close();
+  });
+
+  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('slots: per target, a dead process\'s slot counts until it is stale, old rows are pruned', async () => {
     const { db, drop } = await freshDatabase(dialect);
     try {
       await migrateLatest(db);
       const t0 = Date.parse('2024-05-02T10:00:00Z');
-      await recordTargetFailure(db, 'one', new Date(t0));
-      await recordTargetFailure(db, 'one', new Date(t0 + 30_000));
-      await recordTargetFailure(db, 'two', new Date(t0 + 30_000));
-      expect(await targetFailuresSince(db, 'one', new Date(t0 - 1))).toEqual({ count: 2, oldest: new Date(t0) });
-      expect(await targetFailuresSince(db, 'one', new Date(t0))).toEqual({ count: 1, oldest: new Date(t0 + 30_000) });
-      expect(await targetFailuresSince(db, 'three', new Date(t0 - 1))).toEqual({ count: 0, oldest: null });
-      // Recording prunes the target's rows older than a few minutes.
-      await recordTargetFailure(db, 'one', new Date(t0 + 10 * 60_000));
-      expect((await targetFailuresSince(db, 'one', new Date(0))).count).toBe(1);
-      expect((await targetFailuresSince(db, 'two', new Date(0))).count).toBe(1);
-      expect(await pruneTargetFailures(db, new Date(t0 + 60 * 60_000))).toBe(2);
+      const at = (ms: number) => new Date(t0 + ms);
+      const first = await takeCallSlot(db, 'one', at(0), 60_000, 2);
+      const second = await takeCallSlot(db, 'one', at(1_000), 60_000, 2);
+      expect('slot' in first && 'slot' in second).toBe(true);
+      // Two in flight: the third waits, though nothing has failed yet; another target is not affected.
+      expect(await takeCallSlot(db, 'one', at(2_000), 60_000, 2)).toEqual({ refused: { count: 2, oldest: null } });
+      expect('slot' in (await takeCallSlot(db, 'two', at(2_000), 60_000, 2))).toBe(true);
+      // One fails at 5 s, one is never settled (its process was killed).
+      await settleCallSlot(db, (first as { slot: number }).slot, true, at(5_000));
+      expect(await takeCallSlot(db, 'one', at(6_000), 60_000, 2)).toEqual({ refused: { count: 2, oldest: at(5_000) } });
+      expect(await targetFailuresSince(db, 'one', at(0))).toEqual({ count: 1, oldest: at(5_000) });
+      // After the window the failure is gone, but the dead slot still counts until it is stale.
+      expect('slot' in (await takeCallSlot(db, 'one', at(66_000), 60_000, 2))).toBe(true);
+      expect(await takeCallSlot(db, 'one', at(67_000), 60_000, 2)).toEqual({ refused: { count: 2, oldest: null } });
+      expect('slot' in (await takeCallSlot(db, 'one', at(1_000 + IN_FLIGHT_STALE_MS + 1), 60_000, 3))).toBe(true);
+      expect(await pruneTargetFailures(db, at(60 * 60_000))).toBeGreaterThan(0);
+      expect(await rowCount(db)).toBe(0);
     } finally {
       await drop();
     }

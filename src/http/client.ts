@@ -81,6 +81,19 @@ export interface HttpClientOptions {
    * through `globalThis.fetch` (for msw unit tests; see the header comment for what differs).
    */
   transport?: HttpTransport;
+  /** Wraps every exchange on the wire, retries included (see ExchangeGate). */
+  gate?: ExchangeGate;
+}
+
+/**
+ * A budget around each exchange on the wire (Billecta's failing-calls budget): `enter` runs
+ * before each attempt goes out, after the rate limit, and may refuse by throwing (the error
+ * leaves `request` as it is, nothing sent); `leave` is told how that attempt ended: its status
+ * and headers, or null when no answer came.
+ */
+export interface ExchangeGate {
+  enter(): Promise<unknown>;
+  leave(ticket: unknown, answer: { status: number; headers: Record<string, string> } | null): Promise<void>;
 }
 
 export type HttpTransport = 'undici' | 'fetch';
@@ -217,6 +230,7 @@ export class HttpClient {
   private readonly secrets: string[];
   private readonly bucket: TokenBucket | null;
   private readonly onRetry: HttpClientOptions['onRetry'];
+  private readonly gate: ExchangeGate | undefined;
 
   constructor(options: HttpClientOptions) {
     this.name = options.name;
@@ -235,6 +249,7 @@ export class HttpClient {
     this.now = options.now ?? Date.now;
     this.bucket = options.rateLimit ? new TokenBucket(options.rateLimit, this.sleep, this.now) : null;
     this.onRetry = options.onRetry;
+    this.gate = options.gate;
   }
 
   /** Exponential backoff with full jitter; a server's Retry-After wins when it asks for longer. */
@@ -262,9 +277,17 @@ export class HttpClient {
     }
     for (let attempt = 0; ; attempt++) {
       if (this.bucket) await this.bucket.take();
+      const ticket = this.gate ? await this.gate.enter() : undefined;
       let failure: { reason: string; status: number | null; retryAfter: number | null; body: string };
       try {
-        const res = this.transport === 'fetch' ? await this.viaFetch(url, req.method, headers, body) : await this.viaUndici(url, req.method, headers, body);
+        let res: Exchange;
+        try {
+          res = this.transport === 'fetch' ? await this.viaFetch(url, req.method, headers, body) : await this.viaUndici(url, req.method, headers, body);
+        } catch (error) {
+          await this.gate?.leave(ticket, null);
+          throw error;
+        }
+        await this.gate?.leave(ticket, res);
         const { text } = res;
         const resHeaders = res.headers;
         if (res.status < 400) {

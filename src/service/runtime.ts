@@ -11,7 +11,7 @@ import { ConfigError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { loadMapping, type Mapping } from '../mapping/load.js';
-import { recordTargetFailure, targetFailuresSince } from '../store/target-failures.js';
+import { sharedCallBudget } from '../store/target-failures.js';
 import { FileSource } from '../sources/file.js';
 import { ShopifySource } from '../sources/shopify.js';
 import { ShopwareSource } from '../sources/shopware.js';
@@ -22,7 +22,7 @@ import { JournalTarget } from '../targets/journal.js';
 import { RunMyAccountsClient, type RmaLog, type RunMyAccountsClientOptions } from '../targets/runmyaccounts/client.js';
 import type { RmaRequestOptions } from '../targets/runmyaccounts/requests.js';
 import { RunMyAccountsTarget } from '../targets/runmyaccounts/target.js';
-import { BillectaClient } from '../targets/billecta/client.js';
+import { BillectaClient, type BillectaClientOptions } from '../targets/billecta/client.js';
 import { BillectaTarget } from '../targets/billecta/target.js';
 import type { TargetAdapter } from '../targets/types.js';
 
@@ -151,6 +151,24 @@ export function createRmaClient(target: ResolvedTarget, options: { log?: RmaLog;
   });
 }
 
+/** The Billecta client of a target, with the credentials of its environment. */
+export function createBillectaClient(target: ResolvedTarget, options: Pick<BillectaClientOptions, 'failures' | 'log' | 'http'> = {}): BillectaClient {
+  assertDeliverable(target);
+  const c = target.config;
+  if (c.type !== 'billecta') throw new TypeError(`target "${target.name}" is of type ${c.type}, not billecta`);
+  const set = c.credentials[target.environment]!;
+  return new BillectaClient({
+    name: target.name,
+    baseUrl: target.baseUrl!,
+    username: set.username!,
+    password: set.password!,
+    auth: c.auth,
+    failingCallsPerMinute: c.failing_calls_per_minute,
+    requestsPerSecond: c.requests_per_second,
+    ...options,
+  });
+}
+
 /**
  * `mapping`: one mapping of a source delivering to this target (Billecta takes its
  * `target.paid_orders` and `rounding.account`; when several sources deliver there, the first).
@@ -172,23 +190,8 @@ export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, 
   }
   if (c.type === 'billecta') {
     const log = logger ? rmaLog(logger.child({ target: target.name })) : undefined;
-    const set = c.credentials[target.environment]!;
-    const client = new BillectaClient({
-      name: target.name,
-      baseUrl: target.baseUrl!,
-      username: set.username!,
-      password: set.password!,
-      auth: c.auth,
-      failingCallsPerMinute: c.failing_calls_per_minute,
-      // The budget is counted in the database, across every kontor process that shares it (issue #7).
-      failures: {
-        record: (at) => recordTargetFailure(db, target.name, new Date(at)),
-        countSince: async (since) => (await targetFailuresSince(db, target.name, new Date(since))).count,
-        oldestSince: async (since) => (await targetFailuresSince(db, target.name, new Date(since))).oldest?.getTime() ?? null,
-      },
-      requestsPerSecond: c.requests_per_second,
-      ...(log ? { log } : {}),
-    });
+    // The budget is counted in the database, across every kontor process that shares it (issue #7).
+    const client = createBillectaClient(target, { failures: sharedCallBudget(db, target.name), ...(log ? { log } : {}) });
     const clearingAccounts = new Set(Object.keys(c.payment_means));
     /** Documents in this target's outbox (in `state`, if given) whose JSON body has `"field":"value"`, newest first. */
     const delivered = async (kinds: string[], field: string, value: string, state?: string) => {

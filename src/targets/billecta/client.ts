@@ -55,14 +55,14 @@
  *   delay (or a ban) is worse than waiting. Billecta counts the calls of every caller with these
  *   credentials, so with the `failures` port (BillectaFailures, given by src/service/runtime.ts
  *   from the database) the count is shared by all kontor processes on that database (a `run`
- *   and a `backfill`, several instances on PostgreSQL); without it, by this client alone. Two
- *   processes that check at the same moment may each send one call more: the default budget of
- *   40 leaves that margin below Billecta's 50.
+ *   and a `backfill`, several instances on PostgreSQL); without it, by this client alone. The
+ *   limit holds under concurrency too: each exchange first takes a slot (the HttpClient's
+ *   ExchangeGate), and a call in flight counts as failing until its answer comes, so calls
+ *   checking at the same instant can never together pass the budget.
  * - 429 with backoff and Retry-After: the HttpClient.
  *
- * Until the HttpClient's HttpError carries response headers (patch reported with issue #7), the
- * client reads each exchange's status and headers at the transport (`instrument` below): that
- * is where the ErrorMessage header and every failing answer, retries included, are seen.
+ * The gate is also where each exchange's headers are seen (the ErrorMessage header of an answer
+ * that becomes an HttpError, which carries only the body).
  *
  * Error text: Billecta sends it in the `ErrorMessage` header as ISO-8859-1 [brief]. Header
  * values reach JavaScript one character per byte (fetch's ByteString; undici likewise), which is
@@ -90,12 +90,14 @@ export interface BillectaLog {
  * wired by src/service/runtime.ts). Times are ms since the epoch, of the client's clock.
  */
 export interface BillectaFailures {
-  /** One failing answer (400 and above except 404) at `at`. */
-  record(at: number): Promise<void>;
-  /** How many failing answers fell after `since` (exclusive). */
-  countSince(since: number): Promise<number>;
-  /** The oldest failing answer after `since`, for when sending may resume; without it, a full window is waited. */
-  oldestSince?(since: number): Promise<number | null>;
+  /**
+   * Take a slot for one exchange at `at`, atomically across processes: refused when failing
+   * answers within `windowMs` and exchanges in flight already make `budget` (with that count
+   * and the oldest failure, for when sending may resume).
+   */
+  take(at: number, windowMs: number, budget: number): Promise<{ slot: number } | { refused: { count: number; oldest: number | null } }>;
+  /** The exchange of `slot` ended at `at`: a failing answer (400 and above except 404) stays counted, any other frees the slot. */
+  settle(slot: number, failing: boolean, at: number): Promise<void>;
 }
 
 export interface BillectaClientOptions {
@@ -244,13 +246,17 @@ export function billectaErrorText(header: string | undefined, body: string): str
   return parts.join(' – ');
 }
 
-/** One exchange's state, shared with the transport hook through AsyncLocalStorage. */
+/** One call's state, shared with the exchange gate through AsyncLocalStorage. */
 interface CallState {
+  what: string;
+  /** The headers of the call's last answer. */
   headers?: Record<string, string>;
-  refused?: BillectaThrottledError;
 }
 
-type Transport = (...args: unknown[]) => Promise<{ status: number; headers: Record<string, string>; text: string }>;
+/** A slot taken by the gate: in the shared count (its row) or in this client's only. */
+interface Slot {
+  shared: number | null;
+}
 
 export class BillectaClient {
   readonly name: string;
@@ -265,12 +271,12 @@ export class BillectaClient {
   private readonly now: () => number;
   private readonly tokenMarginMs: number;
   private readonly calls = new AsyncLocalStorage<CallState>();
-  /** Whether the transport hook is in place (else failing calls are counted per request). */
-  private readonly instrumented: boolean;
   private token: { value: string; header: string; until: number } | null = null;
   private authenticating: Promise<string> | null = null;
   /** Times of this client's failing answers of the current window, oldest first. */
   private failures: number[] = [];
+  /** This client's exchanges on the wire now. */
+  private inFlight = 0;
   /** The shared count, when given (see BillectaFailures). */
   private readonly sharedFailures: BillectaFailures | undefined;
   private currencyList: Promise<BillectaCurrency[]> | null = null;
@@ -301,8 +307,8 @@ export class BillectaClient {
         options.http?.onRetry?.(info);
         this.log?.warn(`retry ${info.attempt} in ${info.delayMs} ms: ${this.scrub(info.reason)}`);
       },
+      gate: { enter: () => this.takeSlot(), leave: (slot, answer) => this.settleSlot(slot as Slot, answer) },
     });
-    this.instrumented = this.instrument();
   }
 
   /** Send one request of billectaRequestsFor, its placeholders already resolved. */
@@ -371,11 +377,10 @@ export class BillectaClient {
   }
 
   private async exchange(method: HttpMethod, path: string, what: string, authorization: string, options: { body?: Record<string, unknown> | null; headers?: Readonly<Record<string, string>> }): Promise<BillectaResponse> {
-    await this.assertBudget(what);
     const headers: Record<string, string> = { ...(options.headers ?? {}), accept: 'application/json', authorization };
     const hasBody = options.body !== undefined && options.body !== null;
     if (hasBody) headers['content-type'] = 'application/json; charset=utf-8';
-    const state: CallState = {};
+    const state: CallState = { what };
     try {
       const res = await this.calls.run(state, () =>
         this.http.request({
@@ -389,10 +394,8 @@ export class BillectaClient {
       );
       return { status: res.status, body: this.parse(res.text, what) };
     } catch (error) {
-      if (state.refused) throw state.refused;
       if (error instanceof HttpError) {
-        if (!this.instrumented && error.status !== null && error.status >= 400 && error.status !== 404) await this.noteFailure();
-        const headerText = state.headers?.errormessage ?? (error as { headers?: Record<string, string> }).headers?.errormessage;
+        const headerText = state.headers?.errormessage;
         (error as HttpError & { billecta?: string }).billecta = this.scrub(billectaErrorText(headerText, error.body));
       }
       throw error;
@@ -479,78 +482,56 @@ export class BillectaClient {
   }
 
   /**
-   * The budget error when N failing answers fell in the last 60 s; null otherwise. With the
-   * shared count, the larger of it and this client's own (should the database be unreachable,
-   * this client's own count still holds).
+   * The gate's entry, before each exchange: a slot of the budget, or BillectaThrottledError.
+   * This client's own count (failures of the window plus exchanges in flight) is checked first;
+   * then the shared one, which takes the slot atomically. Should the database be unreachable,
+   * this client's own count still holds.
    */
-  private async budgetSpent(what: string): Promise<BillectaThrottledError | null> {
+  private async takeSlot(): Promise<Slot> {
+    const what = this.calls.getStore()?.what ?? 'request';
     this.prune();
     const now = this.now();
-    const since = now - WINDOW_MS;
-    let count = this.failures.length;
-    let oldest = this.failures[0] ?? null;
+    const own = this.failures.length + this.inFlight;
+    if (own >= this.failingCallsPerMinute) throw this.throttled(what, own, this.failures[0] ?? null, now);
+    let shared: number | null = null;
     if (this.sharedFailures) {
+      let taken: Awaited<ReturnType<BillectaFailures['take']>> | null = null;
       try {
-        const shared = await this.sharedFailures.countSince(since);
-        if (shared > count) {
-          count = shared;
-          oldest = shared >= this.failingCallsPerMinute ? ((await this.sharedFailures.oldestSince?.(since)) ?? null) : oldest;
-          if (oldest === null || oldest <= since) oldest = now;
-        }
+        taken = await this.sharedFailures.take(now, WINDOW_MS, this.failingCallsPerMinute);
       } catch (error) {
         this.log?.warn(`target ${this.name}: the shared failing-calls count could not be read, counting this process's own: ${this.scrub(error instanceof Error ? error.message : String(error))}`);
       }
+      if (taken && 'refused' in taken) throw this.throttled(what, taken.refused.count, taken.refused.oldest, now);
+      if (taken) shared = taken.slot;
     }
-    if (count < this.failingCallsPerMinute) return null;
-    const retryAt = (oldest ?? now) + WINDOW_MS;
+    this.inFlight++;
+    return { shared };
+  }
+
+  /** The gate's exit, after each exchange: a failing answer is counted, the slot freed. Never throws. */
+  private async settleSlot(slot: Slot, answer: { status: number; headers: Record<string, string> } | null): Promise<void> {
+    this.inFlight--;
+    const state = this.calls.getStore();
+    if (state && answer) state.headers = answer.headers;
+    const failing = answer !== null && answer.status >= 400 && answer.status !== 404;
+    const at = this.now();
+    if (failing) this.failures.push(at);
+    if (slot.shared === null) return;
+    try {
+      await this.sharedFailures!.settle(slot.shared, failing, at);
+    } catch (error) {
+      this.log?.warn(`target ${this.name}: a call could not be settled in the shared count (it stays counted for a few minutes): ${this.scrub(error instanceof Error ? error.message : String(error))}`);
+    }
+  }
+
+  /** Nothing is sent: `count` failing calls (and calls in flight) fill the window; sending resumes when the oldest failure leaves it. */
+  private throttled(what: string, count: number, oldest: number | null, now: number): BillectaThrottledError {
+    // Only calls in flight: they end within seconds, failing or not.
+    const retryAt = oldest === null ? now + 1_000 : oldest + WINDOW_MS;
     return new BillectaThrottledError(
-      `target ${this.name}: ${what}: not sent: ${count} failing calls to Billecta in the last 60 s (budget ${this.failingCallsPerMinute}, Billecta delays callers after 50); sending resumes in ${Math.ceil((retryAt - now) / 1000)} s`,
+      `target ${this.name}: ${what}: not sent: ${count} failing calls to Billecta (and calls in flight) in the last 60 s (budget ${this.failingCallsPerMinute}, Billecta delays callers after 50); sending resumes in ${Math.max(1, Math.ceil((retryAt - now) / 1000))} s`,
       retryAt,
     );
-  }
-
-  private async assertBudget(what: string): Promise<void> {
-    const spent = await this.budgetSpent(what);
-    if (spent) throw spent;
-  }
-
-  /** Count one failing answer: in memory, and in the shared count when there is one. */
-  private async noteFailure(): Promise<void> {
-    const at = this.now();
-    this.failures.push(at);
-    if (!this.sharedFailures) return;
-    try {
-      await this.sharedFailures.record(at);
-    } catch (error) {
-      this.log?.warn(`target ${this.name}: a failing call could not be recorded in the shared count: ${this.scrub(error instanceof Error ? error.message : String(error))}`);
-    }
-  }
-
-  /**
-   * Wrap the HttpClient's transports: every exchange (retries included) is checked against the
-   * failing-calls budget before it goes out and counted after, and its headers are kept for the
-   * caller (the ErrorMessage header). False when the HttpClient has no such transports.
-   */
-  private instrument(): boolean {
-    const target = this.http as unknown as Record<string, Transport | undefined>;
-    const names = ['viaFetch', 'viaUndici'];
-    if (!names.every((n) => typeof target[n] === 'function')) return false;
-    for (const n of names) {
-      const original = target[n]!.bind(this.http);
-      target[n] = async (...args: unknown[]) => {
-        const state = this.calls.getStore();
-        const spent = await this.budgetSpent('request');
-        if (spent) {
-          if (state) state.refused = spent;
-          throw spent;
-        }
-        const exchange = await original(...args);
-        if (exchange.status >= 400 && exchange.status !== 404) await this.noteFailure();
-        if (state) state.headers = exchange.headers;
-        return exchange;
-      };
-    }
-    return true;
   }
 
   /** No text of this client may carry the password or the token. */
