@@ -3,9 +3,6 @@
  * each kind of document, built from real documents of the books builders (SEK, 25 % and 12 %),
  * every body validated against Billecta's own view-model schema (test/fixtures/billecta).
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import Ajv04 from 'ajv-draft-04';
 import { describe, expect, it } from 'vitest';
 import {
   buildCreditNote,
@@ -13,7 +10,6 @@ import {
   buildInvoice,
   buildStorno,
   creditInFull,
-  isCalendarDate,
   minor,
   openItemOf,
   postingsOf,
@@ -39,72 +35,10 @@ import {
   type BillectaRequest,
   type BillectaRequestOptions,
 } from '../src/targets/billecta/requests.js';
-import { ROOT } from './helpers.js';
+import { ajv, validatorOf, viewOf } from './billecta-schemas.js';
 import { ARTICLES, CREDITOR, key, ORDER_LINES, part, sales, sek, V25 } from './billecta-documents.js';
 
-// ── Billecta's schemas ───────────────────────────────────────────────────────────────────
-
-const SCHEMAS = path.join(ROOT, 'test', 'fixtures', 'billecta');
-
-/**
- * The schemas are NJsonSchema output of .NET enums: integers with their names in x-enumNames.
- * Billecta's JSON carries the names ("DeliveryMethod": "Email"), so each such enum is rewritten
- * to a string enum of its names: names pass, integers fail (see test/fixtures/billecta/README.md).
- */
-function enumsByName(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(enumsByName);
-  if (node === null || typeof node !== 'object') return node;
-  const o = node as Record<string, unknown>;
-  if (Array.isArray(o['x-enumNames'])) {
-    const { 'x-enumNames': names, enum: _values, type: _type, ...rest } = o;
-    return { ...rest, type: 'string', enum: names };
-  }
-  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, enumsByName(v)]));
-}
-
-const int = (min: number, max: number) => ({ type: 'number' as const, validate: (n: number) => Number.isInteger(n) && n >= min && n <= max });
-
-/** .NET's formats. A DateTime takes a local time without an offset as well as one with. */
-const ajv = new Ajv04.default({
-  strict: true,
-  allErrors: true,
-  allowUnionTypes: true,
-  formats: {
-    guid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
-    'date-time': (s: string) => {
-      const m = /^(\d{4}-\d{2}-\d{2})T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$/.exec(s);
-      return m !== null && isCalendarDate(m[1]!);
-    },
-    int32: int(-(2 ** 31), 2 ** 31 - 1),
-    int64: int(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
-    double: { type: 'number', validate: (n: number) => Number.isFinite(n) },
-    byte: /^[A-Za-z0-9+/]*={0,2}$/,
-  },
-});
-
-type View = 'DebtorView' | 'ProductView' | 'InvoiceActionEntryView' | 'VerificationInvoiceActionEntryView' | 'RegisterPaymentView';
-
-const validators = new Map<View, ReturnType<typeof ajv.compile>>();
-function validatorOf(view: View) {
-  let v = validators.get(view);
-  if (!v) {
-    const schema = JSON.parse(readFileSync(path.join(SCHEMAS, `ViewModels.v1.${view}.json`), 'utf8')) as Record<string, unknown>;
-    v = ajv.compile(enumsByName(schema) as Record<string, unknown>);
-    validators.set(view, v);
-  }
-  return v;
-}
-
-/** The view model a request's body is, by method and path. */
-function viewOf(request: BillectaRequest): View | null {
-  if (request.method === 'GET' || request.body === null) return null;
-  if (request.path === '/v1/debtors/debtor') return 'DebtorView';
-  if (request.path === '/v1/products/product') return 'ProductView';
-  if (request.path === '/v1/invoice/action') return 'InvoiceActionEntryView';
-  if (request.path === '/v1/invoice/verificationinvoice') return 'VerificationInvoiceActionEntryView';
-  if (request.path === '/v1/invoice/payment') return 'RegisterPaymentView';
-  throw new Error(`no view model known for ${request.method} ${request.path}`);
-}
+// ── Billecta's schemas: test/billecta-schemas.ts ─────────────────────────────────────────
 
 const DEBTOR_ID = '0a3ee027-f1ec-4049-bec1-3e1394a8abaa';
 const ACTION_ID = '7545769088';

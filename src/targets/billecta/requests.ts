@@ -653,6 +653,61 @@ function paymentRequests(ctx: Context, doc: PaymentDocument): BillectaRequest[] 
   return [write(ctx, 'POST', '/v1/invoice/payment', body, `register ${label} on ${doc.appliesTo} (${action})`, 'payment')];
 }
 
+// ── updates of master data ───────────────────────────────────────────────────────────
+
+/** DebtorView's fields [schema]: an update sends these only, whatever else Billecta's GET answers. */
+const DEBTOR_VIEW_FIELDS = [
+  'DebtorPublicId', 'CreditorPublicId', 'DebtorExternalId', 'OrgNo', 'Name', 'Attention', 'CareOf', 'Address', 'Address2', 'ZipCode', 'City',
+  'CountryCode', 'CitizenshipCountryCode', 'Phone', 'Email', 'ContactName', 'ContactEmail', 'VatNumber', 'DebtorNo', 'GLN', 'IsActive',
+  'ProtectedIdentity', 'UseProtectedMailDelivery', 'DebtorType', 'Intermediator', 'EInvoiceBank', 'Notes', 'DebtorSelfInvoiceInfo',
+  'DefaultActionConfig', 'Autogiro', 'CreditCards', 'Created',
+] as const;
+
+/** ProductView's fields [schema]. */
+const PRODUCT_VIEW_FIELDS = [
+  'ProductPublicId', 'CreditorPublicId', 'ArticleNumber', 'ProductExternalId', 'Description', 'Units', 'IsActive', 'UnitPrice', 'VAT',
+  'BookKeepingAccount', 'BookKeepingSalesEUAccount', 'BookKeepingSalesEUVATAccount', 'BookKeepingSalesNonEUAccount', 'BookKeepingPurchaseAccount',
+  'BookKeepingVATAccount', 'BookKeepingPurchaseVATAccount', 'ProductType', 'ConfigurationCode',
+] as const;
+
+/** The view's fields of what Billecta stores, without empty ones (a PUT replaces the whole object [inferred]: absent and null alike). */
+function storedFields(stored: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(fields.filter((f) => stored[f] !== null && stored[f] !== undefined).map((f) => [f, stored[f]]));
+}
+
+/**
+ * PUT /v1/debtors/debtor when the stored debtor differs from kontor's: the stored DebtorView
+ * (Billecta's own fields, such as its notes or e-invoice settings, kept) with kontor's fields
+ * of the create request over it.
+ */
+export function billectaDebtorUpdate(stored: Record<string, unknown>, create: BillectaRequest, creditorPublicId: string, documentKey: string): BillectaRequest {
+  const number = String(create.body?.DebtorExternalId ?? '');
+  return {
+    method: 'PUT',
+    path: '/v1/debtors/debtor',
+    body: { ...storedFields(stored, DEBTOR_VIEW_FIELDS), ...create.body, DebtorPublicId: stored.DebtorPublicId },
+    purpose: `update debtor ${number}`,
+    headers: { UniqueApiCallId: billectaCallId(creditorPublicId, documentKey, 'debtor-update') },
+  };
+}
+
+/**
+ * PUT /v1/products/product when a stored product's accounts, VAT or type differ from kontor's:
+ * the stored ProductView with kontor's fields over it, except the unit price, which stays as
+ * Billecta has it (a default only; each invoice row carries its own).
+ */
+export function billectaProductUpdate(stored: Record<string, unknown>, create: BillectaRequest, creditorPublicId: string, documentKey: string): BillectaRequest {
+  const externalId = String(create.body?.ProductExternalId ?? '');
+  const kept = storedFields(stored, PRODUCT_VIEW_FIELDS);
+  return {
+    method: 'PUT',
+    path: '/v1/products/product',
+    body: { ...kept, ...create.body, UnitPrice: kept.UnitPrice ?? create.body?.UnitPrice, ProductPublicId: stored.ProductPublicId },
+    purpose: `update product ${externalId}`,
+    headers: { UniqueApiCallId: billectaCallId(creditorPublicId, documentKey, `product-update:${externalId}`) },
+  };
+}
+
 /**
  * The requests, in order, that deliver `doc` to Billecta. Requests that depend on an earlier
  * answer carry placeholders; a create that a lookup makes unnecessary says so in its purpose.

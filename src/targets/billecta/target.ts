@@ -66,7 +66,7 @@ import {
   type BillectaClient,
   type BillectaLog,
 } from './client.js';
-import { BillectaPayloadError, billectaCallId, billectaRequestsFor, resolveBillectaPlaceholders, type BillectaPlaceholderKind, type BillectaRequest, type BillectaRequestOptions } from './requests.js';
+import { BillectaPayloadError, billectaDebtorUpdate, billectaProductUpdate, billectaRequestsFor, resolveBillectaPlaceholders, type BillectaPlaceholderKind, type BillectaRequest, type BillectaRequestOptions } from './requests.js';
 
 export interface BillectaTargetOptions {
   name: string;
@@ -249,13 +249,7 @@ export class BillectaTarget implements TargetAdapter {
     if (stored) {
       const id = str(stored.DebtorPublicId);
       if (!sameFields(body, stored)) {
-        const update: BillectaRequest = {
-          method: 'PUT',
-          path: '/v1/debtors/debtor',
-          body: { ...stored, ...body, DebtorPublicId: id },
-          purpose: `update debtor ${number}`,
-          headers: { UniqueApiCallId: billectaCallId(this.creditor, docKey, 'debtor-update') },
-        };
+        const update = billectaDebtorUpdate(stored, create, this.creditor, docKey);
         await this.write(update, async () => id);
       }
       this.debtorIds.set(number, id);
@@ -293,19 +287,9 @@ export class BillectaTarget implements TargetAdapter {
     const stored = await this.findProduct(externalId);
     if (stored) {
       const id = str(stored.ProductPublicId);
-      const body = create?.body;
       // The accounts and VAT decide the bookkeeping; the unit price is only a default (not compared).
-      if (body && !sameFields(body, stored, ['BookKeepingAccount', 'BookKeepingVATAccount', 'VAT', 'ProductType'])) {
-        await this.write(
-          {
-            method: 'PUT',
-            path: '/v1/products/product',
-            body: { ...stored, ...body, UnitPrice: stored.UnitPrice ?? body.UnitPrice, ProductPublicId: id },
-            purpose: `update product ${externalId}`,
-            headers: { UniqueApiCallId: billectaCallId(this.creditor, docKey, `product-update:${externalId}`) },
-          },
-          async () => id,
-        );
+      if (create?.body && !sameFields(create.body, stored, ['BookKeepingAccount', 'BookKeepingVATAccount', 'VAT', 'ProductType'])) {
+        await this.write(billectaProductUpdate(stored, create, this.creditor, docKey), async () => id);
       }
       this.productIds.set(externalId, id);
       return id;
