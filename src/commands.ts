@@ -9,7 +9,7 @@ import { add, currencyExponent, formatDecimal, minor, postingsOf, type BookDocum
 import { DEFAULT_CONFIG_PATH, loadConfig, type Config, type ResolvedTarget } from './config/load.js';
 import { openDatabase } from './db/connect.js';
 import { migrateLatest, pendingMigrations } from './db/migrate.js';
-import { ConfigError, errorMessage, KontorError, NotImplementedError, UsageError, formatIssue } from './errors.js';
+import { ConfigError, errorMessage, KontorError, UsageError, formatIssue } from './errors.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Redactor } from './log/redact.js';
 import { OperatorError, redriveDead, retryEntry, skipEntry } from './outbox/operator.js';
@@ -20,6 +20,7 @@ import { closeQuarantined, getQuarantined, listQuarantine } from './store/quaran
 import { webhookTotals } from './store/webhook-events.js';
 import { accountBalance, accountStatement, openItemRows, transferGroups, trialBalance } from './targets/journal.js';
 import { credentialReport } from './service/credentials.js';
+import { checkBillectaOnline, type CurrencyFinding } from './service/online-check.js';
 import { Deliverer } from './service/deliver.js';
 import { previewSource, pullSource, takeIn, type PullWindow } from './service/intake.js';
 import { closeRuntime, createRmaClient, createSource, openRuntime, type Runtime } from './service/runtime.js';
@@ -286,11 +287,12 @@ export function buildProgram(): Command {
     .description(
       'validate config.yaml, the mappings and credential expiry; exit 2 on any problem. ' +
         "With --online, also read each Run my Accounts target's chart (GET /charts) and check every account its mappings book to " +
-        '(exists, active, right link); exit 1 when a chart cannot be read (target unreachable, key refused) and nothing else is wrong',
+        '(exists, active, right link), and log in to each Billecta target and check its creditor and the currencies its mappings name; ' +
+        'exit 1 when a target cannot be reached (or, Run my Accounts, its chart read) and nothing else is wrong',
     )
     .argument('[mappings...]', 'check only these mapping files (no config.yaml needed)')
     .option('--chart <file>', "check every account against a chart of accounts file (Run my Accounts' GET /charts as JSON: {accounts: [{accno, link, …}]})")
-    .option('--online', "also check the accounts against each target's chart, read from the target (Run my Accounts; not Billecta yet)")
+    .option('--online', "also check against each target itself: Run my Accounts' chart of accounts; Billecta's login, creditor, currencies and products")
     .option('--json', 'print the findings as JSON')
     .action(async (files: string[], opts: { chart?: string; online?: boolean; json?: boolean }, cmd: Command) => {
       if (opts.online && files.length > 0) throw new UsageError('--online checks the mappings of config.yaml against its targets; give no mapping files with it');
@@ -301,7 +303,17 @@ export function buildProgram(): Command {
       const warnings: string[] = [];
       /** Targets whose chart could not be read (--online): exit 1 unless there is a problem too. */
       const unreachable: string[] = [];
-      const online: { target: string; type: string; chart: string | null; accounts: number | null; error: string | null }[] = [];
+      /** Per target; Billecta's entries also carry `creditor`, `currencies` and `products`. */
+      const online: {
+        target: string;
+        type: string;
+        chart: string | null;
+        accounts: number | null;
+        error: string | null;
+        creditor?: { id: string; name: string | null } | null;
+        currencies?: CurrencyFinding[] | null;
+        products?: number | null;
+      }[] = [];
       const config = files.length === 0 ? configOf(cmd) : null;
       const mappingFiles = files.length > 0 ? files.map((f) => path.resolve(f)) : [...new Set(config!.sources.map((s) => s.mappingPath))];
       const mappings = new Map<string, Mapping>();
@@ -332,7 +344,6 @@ export function buildProgram(): Command {
         }
         for (const t of config.targets) {
           if (t.config.type === 'journal') continue;
-          if (t.config.type === 'billecta') warnings.push(`target "${t.name}": type ${t.config.type} is configured, but delivery to it is not implemented yet; kontor run will refuse it`);
           const creds = t.config.credentials[t.environment];
           const secretKeys = creds ? Object.keys(creds).filter((k) => k !== 'expires' && k !== 'created') : [];
           if (secretKeys.length === 0) {
@@ -342,6 +353,10 @@ export function buildProgram(): Command {
             // What delivery will insist on, said here first.
             const p = config.positionOf(['targets', t.name, 'credentials', t.environment]);
             problems.push(`${p.file}:${p.line}:${p.col}: target "${t.name}": no api_key (or api_key_file) in its ${t.environment} credentials (it has ${secretKeys.join(', ')})`);
+          } else if (t.config.type === 'billecta' && (!creds?.username || !creds.password)) {
+            // Billecta logs in with a username and password (src/targets/billecta/client.ts); delivery insists on both.
+            const p = config.positionOf(['targets', t.name, 'credentials', t.environment]);
+            problems.push(`${p.file}:${p.line}:${p.col}: target "${t.name}": no username and password (or password_file) in its ${t.environment} credentials (it has ${secretKeys.join(', ')})`);
           }
         }
         if (opts.online) {
@@ -353,8 +368,13 @@ export function buildProgram(): Command {
               continue;
             }
             if (t.config.type === 'billecta') {
-              entry.error = new NotImplementedError(`check --online for target "${t.name}" (Billecta)`, 'it arrives with issue #7').message;
-              problems.push(entry.error);
+              const delivering = config.sources.filter((s) => s.targets.includes(t.name)).map((s) => mappings.get(s.mappingPath));
+              const checked = await checkBillectaOnline(config, t, [...new Set(delivering.filter((m): m is Mapping => m !== undefined))]);
+              Object.assign(entry, { error: checked.error, creditor: checked.creditor, currencies: checked.currencies, products: checked.products });
+              mappingProblems.push(...checked.mappingProblems);
+              problems.push(...checked.problems);
+              warnings.push(...checked.warnings);
+              unreachable.push(...checked.unreachable);
               continue;
             }
             const result = await onlineChart(t);
@@ -395,7 +415,13 @@ export function buildProgram(): Command {
         if (allProblems.length + unreachable.length === 0) {
           const what = config ? `${config.file}: OK (${config.sources.length} source(s), ${config.targets.length} target(s), mappings valid)` : `${mappingFiles.map(displayPath).join(', ')}: OK`;
           const against = [...(chart ? [chart.name] : []), ...online.filter((o) => o.chart).map((o) => o.chart!)];
-          print(against.length > 0 ? `${what}; accounts checked against ${against.join(' and ')}` : what);
+          const atBillecta = online
+            .filter((o) => o.creditor)
+            .map((o) => {
+              const currencies = o.currencies ? (o.currencies.length > 0 ? `currencies ${o.currencies.map((x) => x.currency).join(', ')}` : 'no currency named by its mappings') : 'currencies not checked';
+              return `; Billecta target "${o.target}" checked online (creditor ${o.creditor!.name ? `"${o.creditor!.name}"` : o.creditor!.id}, ${currencies})`;
+            });
+          print(`${against.length > 0 ? `${what}; accounts checked against ${against.join(' and ')}` : what}${atBillecta.join('')}`);
         }
       }
       if (allProblems.length > 0) process.exitCode = 2;

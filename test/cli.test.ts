@@ -68,9 +68,11 @@ describe('kontor CLI', () => {
         'targets:\n  journal:\n    type: billecta\n    environment: test\n    creditor_public_id: demo\n    credentials:\n      test:\n        api_key: ${RMA_KEY}\n        expires: 2099-01-01',
       ),
     );
+    // Billecta logs in with a username and password: check says so (the online check is test/targets.billecta.check.test.ts).
     const billectaOnline = await runCli(['check', '--online'], { cwd: dir, env: { RMA_KEY: 'k-123456789' } });
     expect(billectaOnline.code).toBe(2);
-    expect(billectaOnline.stdout).toContain('error: check --online for target "journal" (Billecta) is not implemented yet (it arrives with issue #7)');
+    expect(billectaOnline.stdout).toMatch(/^error: config\.yaml:\d+:\d+: target "journal": no username and password \(or password_file\) in its test credentials \(it has api_key\)$/m);
+    expect(billectaOnline.stdout).not.toContain('not implemented');
     const run = await runCli(['sync', '--once'], { cwd: dir, env: { RMA_KEY: 'k-123456789' } });
     expect(run.code).toBe(2);
     // Billecta logs in with a username and password; an api_key alone is refused before any database exists.
@@ -112,7 +114,7 @@ describe('kontor CLI', () => {
 
   it('migrate, sync, status, ledger, outbox and quarantine work together', async () => {
     const dir = tempProject();
-    expect((await runCli(['migrate'], { cwd: dir })).stdout.trim()).toBe('applied: 0001_initial.js, 0002_books.js, 0003_webhook_events.js, 0004_target_failures.js');
+    expect((await runCli(['migrate'], { cwd: dir })).stdout.trim()).toBe('applied: 0001_initial.js, 0002_books.js, 0003_webhook_events.js, 0004_target_failures.js, 0005_call_slots.js');
     expect((await runCli(['migrate'], { cwd: dir })).stdout.trim()).toBe('database schema is up to date');
 
     writeFileSync(path.join(dir, 'examples', 'orders', 'broken.jsonl'), '{"id": 77, "currency": "CHF"}\n');

@@ -331,14 +331,15 @@ describe('kontor check --online and kontor status (built CLI)', () => {
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^kontor: target "rma": cannot read its chart of accounts \(GET \/charts\): .*ECONNREFUSED/m);
 
-    // Billecta still has no online check (issue #7).
+    // A Billecta target is checked online too (test/targets.billecta.check.test.ts); with only an api_key it is not.
     writeFileSync(
       path.join(dir, 'config.yaml'),
       readFileSync(path.join(dir, 'config.yaml'), 'utf8').replace(/ {4}type: runmyaccounts[\s\S]*?mandant: muster\n/, '    type: billecta\n    environment: test\n    creditor_public_id: demo\n'),
     );
     const billecta = await runCli(['check', '--online'], { cwd: dir, env: { RMA_KEY: KEY } });
     expect(billecta.code).toBe(2);
-    expect(billecta.stdout).toContain('error: check --online for target "rma" (Billecta) is not implemented yet (it arrives with issue #7)');
+    expect(billecta.stdout).toMatch(/^error: config\.yaml:\d+:\d+: target "rma": no username and password \(or password_file\) in its test credentials \(it has api_key\)$/m);
+    expect(billecta.stdout).not.toContain('not implemented');
   }, 60_000);
 
   it('check without --online no longer calls runmyaccounts delivery unimplemented', async () => {

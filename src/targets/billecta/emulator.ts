@@ -116,6 +116,12 @@ export interface BillectaEmulatorOptions {
   /** PaymentMeanCodes configured for the creditors; when given, a payment naming another is refused (400). Default: any. */
   paymentMeanCodes?: string[];
   /**
+   * What GET /v1/currencies/currencies answers; default BILLECTA_CURRENCIES (SEK, EUR, … with
+   * their ISO 4217 decimals). For tests of kontor's currency checks: amounts on invoices and
+   * payments are still checked against BILLECTA_CURRENCIES [emulator].
+   */
+  currencies?: BillectaCurrencyView[];
+  /**
    * What a lookup by external id answers when nothing matches [inferred: unknown, billecta.md
    * §9 question 4]: `404` (default), or `empty`: 200 with a view whose public id is null.
    */
@@ -422,6 +428,15 @@ function luhn(digits: string): string {
   return String((10 - (total % 10)) % 10);
 }
 
+/** CurrencyView [schema]. */
+export interface BillectaCurrencyView {
+  CurrencyCode: string;
+  Iso4217?: string;
+  Description?: string;
+  Decimals: number;
+  OneUnit?: number;
+}
+
 /** Currencies as `/v1/currencies/currencies` lists them (CurrencyView) [schema; selection emulator]. */
 const CURRENCIES: readonly { CurrencyCode: string; Iso4217: string; Description: string; Decimals: number; OneUnit: number }[] = [
   ['SEK', '752', 'Svenska kronor'],
@@ -440,6 +455,9 @@ const CURRENCIES: readonly { CurrencyCode: string; Iso4217: string; Description:
     const decimals = currencyExponent(code!);
     return { CurrencyCode: code!, Iso4217: iso!, Description: description!, Decimals: decimals, OneUnit: 10 ** decimals };
   });
+
+/** The emulator's default answer to GET /v1/currencies/currencies. */
+export const BILLECTA_CURRENCIES: readonly BillectaCurrencyView[] = CURRENCIES;
 
 /** Faults checked and copied: counts and milliseconds non-negative integers, the error rate a share 0…1. */
 export const checkBillectaFaults: (value: unknown) => BillectaFaults = checkEmulatorFaults;
@@ -490,6 +508,7 @@ class Emulator implements BillectaEmulator {
   private readonly server: Server;
   private readonly tokenTtlMs: number;
   private readonly meanCodes: Set<string> | null;
+  private readonly currencyList: readonly BillectaCurrencyView[];
   private readonly notFound: '404' | 'empty';
   private readonly webhook: Required<BillectaWebhookOptions> | null;
   private readonly now: () => number;
@@ -511,6 +530,7 @@ class Emulator implements BillectaEmulator {
     this.tokenTtlMs = options.tokenTtlMs ?? DAY_MS;
     if (!(this.tokenTtlMs > 0)) throw new RangeError('tokenTtlMs must be positive');
     this.meanCodes = options.paymentMeanCodes ? new Set(options.paymentMeanCodes) : null;
+    this.currencyList = options.currencies ? structuredClone(options.currencies) : CURRENCIES;
     this.notFound = options.notFound ?? '404';
     this.throttling =
       options.throttling === false
@@ -1128,7 +1148,7 @@ class Emulator implements BillectaEmulator {
         return { status: 200, payload: { ...c, IsEnabled: true, UseCentRounding: false, NextInvoiceNumber: String(this.nextInvoiceNumber) } };
       }
       case 'GET currencies/currencies':
-        return { status: 200, payload: CURRENCIES };
+        return { status: 200, payload: this.currencyList };
       case 'POST debtors/debtor':
         return this.saveDebtor(body(), false);
       case 'PUT debtors/debtor':
