@@ -32,6 +32,7 @@ import { previewRecords } from './service/preview.js';
 import { ENVELOPES, FileSource, recordsOfText } from './sources/file.js';
 import { Service, syncOnce } from './service/service.js';
 import { KNOWN_EVENTS } from './service/webhooks.js';
+import { reconcile, reconcileTargetsOf } from './service/reconcile.js';
 import { collectSummary, formatBalances, formatSummary, formatTransfer, money, readTransferBalance } from './service/summary.js';
 import { startRunMyAccounts, type RmaChartAccount, type RmaEmulator, type RmaPartMaster } from './targets/runmyaccounts/emulator.js';
 import { startBillecta, type BillectaEmulator } from './targets/billecta/emulator.js';
@@ -497,6 +498,53 @@ export function buildProgram(): Command {
             print(`  ${e.source} ${e.eventType}${e.known ? '' : ' (unknown)'}: ${e.count}${e.currency ? ` × ${webhookAmount(e.sumMinor, e.currency)}` : ''}, last received ${e.lastReceivedAt}`);
           }
         }
+      });
+    });
+
+  // kontor reconcile (issue #7): kontor's settlements against what the targets reported (src/service/reconcile.ts).
+  program
+    .command('reconcile')
+    .description(
+      'per target, every delivered invoice and credit note: its total, what kontor settled, what the target reported through webhooks ' +
+        '(received, credited, written off), what is open, and whether both sides agree; journals are left out (see ledger items). ' +
+        'Exit 1 on a mismatch, an overpayment, or a webhook amount for an invoice kontor did not deliver',
+    )
+    .option('--target <name>', 'only this target')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { target?: string; json?: boolean }, cmd: Command) => {
+      await withDatabase(cmd, async (db, config) => {
+        const named = config.targets.find((t) => t.name === opts.target);
+        if (opts.target && !named) throw new UsageError(`no target named "${opts.target}" (configured: ${config.targets.map((t) => t.name).join(', ')})`);
+        if (named?.config.type === 'journal') throw new UsageError(`target "${named.name}" is a journal, kontor's own book: its open items are in kontor ledger items`);
+        const { targets, all, skipped } = reconcileTargetsOf(config, opts.target);
+        const report = await reconcile(db, targets, { allTargets: all, skipped, webhooksConfigured: config.raw.webhooks !== undefined, format: money });
+        if (!report.ok) process.exitCode = 1;
+        if (opts.json) return printJson(report);
+        for (const t of report.targets) {
+          print(`${t.target} (${t.type}):`);
+          if (t.rows.length === 0) print('  nothing delivered yet');
+          const width = (values: (string | null)[], min: number) => Math.max(min, ...values.map((v) => (v ?? '-').length)) + 2;
+          const [wn, wo, wi] = [width(t.rows.map((r) => r.number), 6), width(t.rows.map((r) => r.orderNumber), 5), width(t.rows.map((r) => r.externalId), 9)];
+          const heads = ['total', 'settled', 'received', 'credited', 'written off', 'open'].map((h) => h.padStart(13)).join('');
+          if (t.rows.length > 0) print(`  ${'date'.padEnd(12)}${'kind'.padEnd(13)}${'number'.padEnd(wn)}${'order'.padEnd(wo)}${'target id'.padEnd(wi)}${'cur'.padEnd(5)}${heads}  status`);
+          for (const r of t.rows) {
+            const figures = [r.total, r.settled, r.reported.received, r.reported.credited, r.reported.writtenOff, r.open].map((a) => amount(a, r.currency, 13)).join('');
+            const remarks = [...(r.collected ? ['verification invoice: the target reports nothing'] : []), ...(r.unreported !== 0 ? [`${money(r.unreported, r.currency)} not reported by the target`] : [])];
+            print(`  ${r.date}  ${r.kind.padEnd(13)}${r.number.padEnd(wn)}${r.orderNumber.padEnd(wo)}${(r.externalId ?? '-').padEnd(wi)}${r.currency.padEnd(5)}${figures}  ${r.status}${remarks.length > 0 ? ` (${remarks.join('; ')})` : ''}`);
+            for (const p of r.problems) print(`    ${p}`);
+          }
+          for (const s of t.rows.length > 1 ? t.totals : []) {
+            print(`  ${s.currency}: ${s.documents} documents, total ${money(s.total, s.currency)}, settled ${money(s.settled, s.currency)}, reported ${money(s.received, s.currency)} received, ${money(s.credited, s.currency)} credited, ${money(s.writtenOff, s.currency)} written off; open ${money(s.open, s.currency)}`);
+          }
+          for (const n of t.notes) print(`  note: ${n}`);
+        }
+        for (const s of report.skipped) print(`${s.target} (${s.type}): left out: ${s.reason}`);
+        if (report.unmatched.length > 0) print('unmatched webhook events (their invoice is no document kontor delivered):');
+        for (const e of report.unmatched) {
+          print(`  #${e.id} ${e.eventType} ${webhookAmount(e.amount, e.currency)} on ${e.invoicePublicId ?? '(no invoice id)'}, reference ${e.reference}, ${e.occurredAt ? `dated ${e.occurredAt}, ` : ''}received ${e.receivedAt}`);
+        }
+        const { documents, mismatch, overpaid, unmatched } = report.summary;
+        print(`${report.ok ? 'reconciled' : 'NOT RECONCILED'}: ${documents} document(s), ${mismatch} mismatch(es), ${overpaid} overpaid, ${unmatched} unmatched webhook event(s)`);
       });
     });
 

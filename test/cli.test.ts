@@ -12,6 +12,7 @@ const COMMANDS = [
   ['check'],
   ['migrate'],
   ['status'],
+  ['reconcile'],
   ['outbox'],
   ['outbox', 'list'],
   ['outbox', 'show'],

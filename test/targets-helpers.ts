@@ -1,5 +1,8 @@
 /** Helpers of the target emulator tests: `kontor sandbox …` as a subprocess. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
 import { CLI, ROOT } from './helpers.js';
 
 export interface Sandbox {
@@ -69,4 +72,32 @@ export function sampleOrdersConfig(options: { mapping: string; targetsYaml: stri
     options.targetsYaml,
     '',
   ].join('\n');
+}
+
+/** Shopify order #SE1042 (SEK, prices incl. VAT, paid by card, partly refunded). */
+export const SHOPIFY_SE_FIXTURE = JSON.parse(readFileSync(path.join(ROOT, 'test', 'fixtures', 'shopify', 'order-sek-incl-tax.json'), 'utf8')) as { order: Record<string, unknown> };
+
+/** The fixture under another id and number, without its refund; `pending` also drops its payment. */
+export function derivedShopifyOrder(offset: number, kind: 'paid' | 'pending'): { order: Record<string, unknown> } {
+  const o = structuredClone(SHOPIFY_SE_FIXTURE.order);
+  const number = (o.order_number as number) + offset;
+  Object.assign(o, { id: (o.id as number) + offset, order_number: number, number: (o.number as number) + offset, name: `#SE${number}`, refunds: [], confirmation_number: `FLOW${number}` });
+  for (const k of ['current_total_price', 'current_subtotal_price', 'current_total_tax', 'current_total_discounts']) delete o[k];
+  for (const k of ['current_total_price_set', 'current_subtotal_price_set', 'current_total_tax_set', 'current_total_discounts_set']) delete o[k];
+  if (kind === 'paid') {
+    o.financial_status = 'paid';
+    o.transactions = (o.transactions as Record<string, unknown>[]).filter((t) => t.kind === 'sale' || t.kind === 'capture');
+  } else {
+    Object.assign(o, { financial_status: 'pending', transactions: [], payment_gateway_names: ['manual'], total_outstanding: o.total_price });
+  }
+  return { order: o };
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -11,13 +11,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { schemaErrors } from './billecta-schemas.js';
 import { startBillecta, type BillectaEmulator, type BillectaEmulatorOptions } from '../src/targets/billecta/emulator.js';
 import { mulberry32 } from './random.js';
-import { allFileBytes, CLI, ROOT, runCli, tempProject, type CliResult } from './helpers.js';
+import { allFileBytes, CLI, runCli, tempProject, type CliResult } from './helpers.js';
+import { derivedShopifyOrder, freePort, SHOPIFY_SE_FIXTURE } from './targets-helpers.js';
 
 const USER = 'kontor-flow';
 const PASSWORD = 'billecta-flow-pw-5c1e9a7d3b2f4e60';
@@ -26,23 +26,6 @@ const WEBHOOK_SECRET = 'billecta-flow-hook-2b7e1d9c5a3f8e04';
 const CREDITOR = '3c0f5d2e-7a41-4b9e-9d3a-1f2e3c4d5e6f';
 const FAILING_BUDGET = 4;
 
-const FIXTURE = JSON.parse(readFileSync(path.join(ROOT, 'test', 'fixtures', 'shopify', 'order-sek-incl-tax.json'), 'utf8')) as { order: Record<string, unknown> };
-
-/** The fixture under another id and number, without its refund; `pending` also drops its payment. */
-function derived(offset: number, kind: 'paid' | 'pending'): { order: Record<string, unknown> } {
-  const o = structuredClone(FIXTURE.order);
-  const number = (o.order_number as number) + offset;
-  Object.assign(o, { id: (o.id as number) + offset, order_number: number, number: (o.number as number) + offset, name: `#SE${number}`, refunds: [], confirmation_number: `FLOW${number}` });
-  for (const k of ['current_total_price', 'current_subtotal_price', 'current_total_tax', 'current_total_discounts']) delete o[k];
-  for (const k of ['current_total_price_set', 'current_subtotal_price_set', 'current_total_tax_set', 'current_total_discounts_set']) delete o[k];
-  if (kind === 'paid') {
-    o.financial_status = 'paid';
-    o.transactions = (o.transactions as Record<string, unknown>[]).filter((t) => t.kind === 'sale' || t.kind === 'capture');
-  } else {
-    Object.assign(o, { financial_status: 'pending', transactions: [], payment_gateway_names: ['manual'], total_outstanding: o.total_price });
-  }
-  return { order: o };
-}
 
 const running: BillectaEmulator[] = [];
 /** Requests a test sent to the emulator itself (not kontor's): left out of the schema check. */
@@ -63,13 +46,6 @@ interface Project {
   emu: BillectaEmulator;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * `paidOrders`: the mapping as shipped (`verification`), or a copy with `paid_orders: invoice`
@@ -122,7 +98,7 @@ async function project(options: { emulator?: BillectaEmulatorOptions; webhookPor
   expect(shipped).toMatch(/^ {2}paid_orders: verification\b/m);
   writeFileSync(path.join(dir, 'mappings', 'shopify-se-billecta-invoice.yaml'), shipped.replace(/^ {2}paid_orders: verification\b/m, '  paid_orders: invoice'));
   mkdirSync(path.join(dir, 'orders'));
-  const orders = paidOrders === 'invoice' || options.refunded ? [FIXTURE, derived(1, 'paid'), derived(2, 'pending')] : [derived(1, 'paid'), derived(2, 'pending')];
+  const orders = paidOrders === 'invoice' || options.refunded ? [SHOPIFY_SE_FIXTURE, derivedShopifyOrder(1, 'paid'), derivedShopifyOrder(2, 'pending')] : [derivedShopifyOrder(1, 'paid'), derivedShopifyOrder(2, 'pending')];
   orders.forEach((o, i) => writeFileSync(path.join(dir, 'orders', `order-${i + 1}.json`), JSON.stringify(o, null, 2)));
   return { dir, emu };
 }
