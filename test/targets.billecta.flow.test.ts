@@ -269,6 +269,37 @@ describe('Billecta flow through kontor (sync --once)', () => {
     expectBooks(emu);
   }, 50_000);
 
+  it('a payment whose answer was lost is found on the invoice\'s paid amount and not sent again', async () => {
+    const { dir, emu } = await project();
+    expect((await sync(dir)).code).toBe(0);
+    const paymentsBefore = emu.payments().length;
+    const paymentPosts = () => emu.requests.filter((q) => q.method === 'POST' && q.url === '/v1/invoice/payment').length;
+    const postsBefore = paymentPosts();
+    // Order 1044 is paid now: its payment is the next write, and its answer is lost after Billecta committed it.
+    writeFileSync(path.join(dir, 'orders', 'order-3.json'), JSON.stringify(derivedShopifyOrder(2, 'paid'), null, 2));
+    emu.faults = { dropAfterCommit: 1 };
+    const lost = await sync(dir);
+    expect(emu.requests.filter((q) => q.status === 'dropped').map((q) => `${q.method} ${q.url}`)).toEqual(['POST /v1/invoice/payment']);
+    expect(lost.stdout + lost.stderr).toMatch(/in.doubt/i);
+    emu.faults = {};
+    // Not waiting for its backoff: the operator retries it now (it stays in doubt: looked up first).
+    const list = JSON.parse((await kontor(dir, ['outbox', 'list', '--state', 'in_doubt', '--json'])).stdout) as { id: number }[];
+    expect(list).toHaveLength(1);
+    expect((await kontor(dir, ['outbox', 'retry', String(list[0]!.id)])).code).toBe(0);
+    const again = await sync(dir);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/delivery: 1 documents? booked/);
+    const events = JSON.parse((await kontor(dir, ['outbox', 'show', String(list[0]!.id), '--json'])).stdout) as { entry: { state: string } };
+    expect(events.entry.state).toBe('delivered');
+    // Sent once: found on the invoice, not sent again (not even to be refused as a duplicate).
+    expect(paymentPosts()).toBe(postsBefore + 1);
+    expect(emu.payments()).toHaveLength(paymentsBefore + 1);
+    const paid = byRef(emu, '1044').filter((inv) => inv.ActionType === 'InvoiceAction');
+    expect(paid).toHaveLength(1);
+    expect(emu.payments().filter((p) => p.ActionPublicId === paid[0]!.ActionPublicId)).toHaveLength(1);
+    expect(paid[0]!.paid).toBe(142960);
+  }, 40_000);
+
   it('a burst of 500s in one kontor run never exceeds the configured failing-calls budget', async () => {
     // Basic auth: every call is a document's call (a 500 on apiauthenticate stalls the target, see the report).
     const { dir, emu } = await project({ auth: 'basic', emulator: { faults: { errorRate: 0.5 }, random: mulberry32(3) } });

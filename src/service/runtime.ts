@@ -222,6 +222,7 @@ export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, 
         }
         return null;
       },
+      paidBefore: (doc) => deliveredPaymentsOn(db, target.name, doc),
       // The ActionPublicId recorded as the external id of kontor's delivered invoice or credit note.
       actionIdOf: async (number) => {
         for (const row of await delivered(['invoice', 'credit-note'], 'number', number, 'delivered')) {

@@ -39,9 +39,11 @@
  * before any resend of a write whose outcome is unknown (BillectaInDoubtError); and the
  * UniqueApiCallId of every write (requests.ts), whose 403 (BillectaAlreadyDoneError) makes the
  * target look the object up and record it without a second create. A draft found unattested is
- * attested, not created again. A payment cannot be found (Billecta lists no payments by
- * reference here): lookup() answers null for one not seen in this process, and its resend
- * carries the same UniqueApiCallId, which Billecta refuses as a duplicate [brief].
+ * attested, not created again. A payment cannot be found by reference (Billecta lists none):
+ * one not seen in this process is looked for on its invoice instead, whose PaidAmount and
+ * WriteOffAmount must cover kontor's delivered payments on it plus this one (findPayment); if
+ * they do not, it is sent again with the same UniqueApiCallId, which Billecta refuses as a
+ * duplicate [brief].
  *
  * Currencies: before the first document in a currency, GET /v1/currencies/currencies (once)
  * must list it with the decimals kontor uses (ISO 4217, books/currency.ts); otherwise every
@@ -77,6 +79,12 @@ export interface BillectaTargetOptions {
   collectedOn?: (invoiceNumber: string) => Promise<string | null>;
   /** The ActionPublicId kontor recorded for its invoice or credit note `number` (its delivered outbox entry), or null. */
   actionIdOf?: (number: string) => Promise<string | null>;
+  /**
+   * What kontor's other delivered payment documents settled on the invoice `doc` applies to
+   * (signed minor units), or null when unknown: with it, a payment whose outcome is unknown is
+   * looked up on the invoice's PaidAmount and WriteOffAmount before it is sent again.
+   */
+  paidBefore?: (doc: PaymentDocument) => Promise<Minor | null>;
   /** Check the currency's decimals against GET /v1/currencies/currencies. Default true. */
   checkCurrencies?: boolean;
   log?: BillectaLog;
@@ -100,6 +108,13 @@ function publicIdOf(body: unknown): string {
   return raw.split(';')[0]!.trim();
 }
 
+/** An AmountView's Value (minor units [schema]) in `currency`; 0 when absent or in another currency. */
+function minorValue(view: unknown, currency: string): number {
+  if (!isObject(view) || (view.CurrencyCode !== undefined && view.CurrencyCode !== currency)) return 0;
+  const value = Number(view.Value);
+  return Number.isSafeInteger(value) ? value : 0;
+}
+
 /** Whether what Billecta stores has every field kontor sends, equal (null and '' alike). */
 function sameFields(sent: Json, stored: Json, fields = Object.keys(sent)): boolean {
   return fields.every((k) => {
@@ -118,6 +133,7 @@ export class BillectaTarget implements TargetAdapter {
   private readonly creditor: string;
   private readonly collectedOn: BillectaTargetOptions['collectedOn'];
   private readonly actionIdOf: BillectaTargetOptions['actionIdOf'];
+  private readonly paidBefore: BillectaTargetOptions['paidBefore'];
   private readonly checkCurrencies: boolean;
   private readonly log: BillectaLog | undefined;
   private readonly now: () => number;
@@ -143,6 +159,7 @@ export class BillectaTarget implements TargetAdapter {
     this.creditor = options.requests.creditorPublicId;
     this.collectedOn = options.collectedOn;
     this.actionIdOf = options.actionIdOf;
+    this.paidBefore = options.paidBefore;
     this.checkCurrencies = options.checkCurrencies ?? true;
     this.log = options.log;
     this.now = options.now ?? Date.now;
@@ -194,7 +211,7 @@ export class BillectaTarget implements TargetAdapter {
           return sameFields(requests[1]!.body ?? {}, stored) ? { externalId: id } : null;
         }
         case 'payment': {
-          const done = this.payments.get(formatDocumentKey(doc.key));
+          const done = this.payments.get(formatDocumentKey(doc.key)) ?? (await this.findPayment(doc));
           return done ? { externalId: done } : null;
         }
         default: {
@@ -459,6 +476,33 @@ export class BillectaTarget implements TargetAdapter {
   }
 
   // ── payments ─────────────────────────────────────────────────────────────────────────
+
+  /**
+   * A payment sent before whose outcome is unknown: Billecta lists no payments by reference, so
+   * the invoice's PaidAmount plus WriteOffAmount is compared with what kontor's other delivered
+   * payments settled on it plus this one. Covered → registered (the invoice's id is recorded);
+   * not covered, or nothing to compare → null, and the payment goes again with the same
+   * UniqueApiCallId, which Billecta refuses as a duplicate [brief] should it have it after all.
+   * A customer paying the invoice at Billecta as well would make a payment look registered: on
+   * an invoice the shop collected itself, that is money Billecta already shows as paid.
+   */
+  private async findPayment(doc: PaymentDocument): Promise<string | null> {
+    if (!this.paidBefore) return null;
+    const requests = await this.requestsFor(doc);
+    if (requests.length === 0) return null;
+    const id = this.actionsByNumber.get(doc.appliesTo) ?? (await this.actionIdOf?.(doc.appliesTo)) ?? null;
+    if (!id) return null;
+    const before = await this.paidBefore(doc);
+    if (before === null) return null;
+    const view = await this.client.lookup(`/v1/invoice/action/${encodeURIComponent(id)}`);
+    if (!isObject(view)) return null;
+    const settled = minorValue(view.PaidAmount, doc.currency) + minorValue(view.WriteOffAmount, doc.currency);
+    const expected = before + doc.amount;
+    if (expected === 0 || Math.abs(settled) < Math.abs(expected) || Math.sign(settled) !== Math.sign(expected)) return null;
+    this.log?.info(`${describe(doc)}: the invoice ${id} shows ${settled} minor units paid and written off, kontor's payments come to ${expected}: registered before; recorded`);
+    this.payments.set(formatDocumentKey(doc.key), id);
+    return id;
+  }
 
   private async deliverPayment(doc: PaymentDocument, requests: BillectaRequest[]): Promise<Delivered> {
     const key = formatDocumentKey(doc.key);
