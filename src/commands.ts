@@ -23,7 +23,7 @@ import { credentialReport } from './service/credentials.js';
 import { checkBillectaOnline, type CurrencyFinding } from './service/online-check.js';
 import { Deliverer } from './service/deliver.js';
 import { previewSource, pullSource, takeIn, type PullWindow } from './service/intake.js';
-import { closeRuntime, createRmaClient, createSource, openRuntime, type Runtime } from './service/runtime.js';
+import { closeRuntime, createRmaClient, createSource, openRuntime, targetMappingConflicts, type Runtime } from './service/runtime.js';
 import { mappingJsonSchema } from './mapping/json-schema.js';
 import { displayPath } from './config/yaml.js';
 import { parseListen } from './config/schema.js';
@@ -360,6 +360,7 @@ export function buildProgram(): Command {
             problems.push(`${p.file}:${p.line}:${p.col}: target "${t.name}": no username and password (or password_file) in its ${t.environment} credentials (it has ${secretKeys.join(', ')})`);
           }
         }
+        problems.push(...targetMappingConflicts(config, (source) => mappings.get(config.sources.find((s) => s.name === source)!.mappingPath)).map(formatIssue));
         if (opts.online) {
           for (const t of config.targets) {
             const entry = { target: t.name, type: t.config.type, chart: null as string | null, accounts: null as number | null, error: null as string | null };

@@ -6,11 +6,11 @@
  * decides, and an unreachable host. Nothing is written to Billecta.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BILLECTA_CURRENCIES, startBillecta, type BillectaEmulator, type BillectaEmulatorOptions } from '../src/targets/billecta/emulator.js';
 import { runCli, tempProject } from './helpers.js';
+import { freePort } from './targets-helpers.js';
 
 const USER = 'kontor-check';
 const PASSWORD = 'billecta-check-pw-4b8e1c7a9d2f6e03';
@@ -27,14 +27,6 @@ async function emulator(options: BillectaEmulatorOptions = {}): Promise<Billecta
   const emu = await startBillecta({ user: USER, password: PASSWORD, creditors: [{ CreditorPublicId: CREDITOR, Name: 'Check AB' }], ...options });
   running.push(emu);
   return emu;
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /**
@@ -213,7 +205,7 @@ describe('kontor check --online with a Billecta target (built CLI, emulator on l
   });
 
   it('an unreachable host is reported on stderr with exit 1', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
+    const url = `http://127.0.0.1:${await freePort()}`;
     const dir = project(url);
     const down = await runCli(['check', '--online'], { cwd: dir, env: env(), timeoutMs: 40_000 });
     expect(down.code).toBe(1);
@@ -232,5 +224,24 @@ describe('kontor check --online with a Billecta target (built CLI, emulator on l
     expect(missing.code).toBe(2);
     expect(missing.stdout).toContain('error: config.yaml:18:9: target "billecta": no username and password (or password_file) in its test credentials (it has username, api_key)\n');
     expect(missing.stdout + missing.stderr).not.toContain(PASSWORD);
+  });
+});
+
+describe('one Billecta target, several sources', () => {
+  it('refuses mappings that disagree on what the target takes from them (paid_orders, the rounding account)', async () => {
+    const dir = project('http://127.0.0.1:9');
+    const config = readFileSync(path.join(dir, 'config.yaml'), 'utf8');
+    const second = ['  shop2:', '    type: file', '    path: ./examples/orders', '    format: shopify', '    mapping: ./mappings/shopify-se-invoice.yaml', ''].join('\n');
+    writeFileSync(path.join(dir, 'config.yaml'), config.replace('targets:\n', `${second}targets:\n`));
+    const shipped = readFileSync(path.join(dir, 'mappings', 'shopify-se-billecta.yaml'), 'utf8');
+    writeFileSync(path.join(dir, 'mappings', 'shopify-se-invoice.yaml'), shipped.replace(/^ {2}paid_orders: verification\b/m, '  paid_orders: invoice'));
+    const expected =
+      /config\.yaml:\d+:\d+: target "billecta" \(billecta\) takes target\.paid_orders and the rounding account from its mapping, but its sources disagree: source "shop" \(shopify-se-billecta\.yaml\): paid_orders verification, rounding account \d+; source "shop2" \(shopify-se-invoice\.yaml\): paid_orders invoice, rounding account \d+/;
+    const check = await runCli(['check'], { cwd: dir, env: env() });
+    expect(check.code).toBe(2);
+    expect(check.stdout).toMatch(expected);
+    const sync = await runCli(['sync', '--once'], { cwd: dir, env: env() });
+    expect(sync.code).toBe(2);
+    expect(sync.stderr).toMatch(expected);
   });
 });

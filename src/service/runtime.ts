@@ -2,12 +2,13 @@
  * Wiring: from a loaded config to open storage, source adapters with their mappings, and
  * target adapters. Everything that needs "the running kontor" takes a Runtime.
  */
+import path from 'node:path';
 import type { Knex } from 'knex';
 import { formatDocumentKey, sum, type BookDocument, type Minor, type PaymentDocument } from '../books/index.js';
 import type { Config, ResolvedSource, ResolvedTarget } from '../config/load.js';
 import { openDatabase } from '../db/connect.js';
 import { migrateLatest } from '../db/migrate.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, type ConfigIssue } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { loadMapping, type Mapping } from '../mapping/load.js';
@@ -242,6 +243,28 @@ export function loadMappings(config: Config): Map<string, Mapping> {
   return new Map(config.sources.map((s) => [s.name, loadMapping(s.mappingPath)]));
 }
 
+/**
+ * Targets that read settings of their mapping (Billecta: `target.paid_orders` and the rounding
+ * account) take them from one mapping; sources that deliver to such a target with mappings that
+ * disagree on them are a configuration problem, one message per target.
+ */
+export function targetMappingConflicts(config: Config, mappingOf: (source: string) => Mapping | undefined): ConfigIssue[] {
+  const problems: ConfigIssue[] = [];
+  for (const t of config.targets.filter((x) => x.config.type === 'billecta')) {
+    const using = config.sources.filter((s) => s.targets.includes(t.name)).map((s) => ({ source: s, mapping: mappingOf(s.name) }));
+    const settings = (m: Mapping) => `paid_orders ${m.spec.target.paid_orders}, rounding account ${m.spec.rounding.account ?? 'none'}`;
+    const distinct = new Set(using.flatMap((u) => (u.mapping ? [settings(u.mapping)] : [])));
+    if (distinct.size > 1) {
+      problems.push({
+        ...config.positionOf(['targets', t.name]),
+        message: `target "${t.name}" (billecta) takes target.paid_orders and the rounding account from its mapping, but its sources disagree: ` +
+          using.filter((u) => u.mapping).map((u) => `source "${u.source.name}" (${path.basename(u.source.mappingPath)}): ${settings(u.mapping!)}`).join('; '),
+      });
+    }
+  }
+  return problems;
+}
+
 export interface RuntimeOptions {
   migrate?: boolean;
   /** An already open database (tests use a PostgreSQL schema of their own). */
@@ -252,13 +275,15 @@ export async function openRuntime(config: Config, logger: Logger, options: Runti
   const mappings = loadMappings(config);
   // Refuse targets this build cannot deliver to before anything is created on disk.
   config.targets.forEach(assertDeliverable);
+  const conflicts = targetMappingConflicts(config, (source) => mappings.get(source));
+  if (conflicts.length > 0) throw new ConfigError(conflicts);
   const db = options.db ?? openDatabase(config.database);
   try {
     if (options.migrate !== false) {
       const { applied } = await migrateLatest(db);
       if (applied.length > 0) logger.info(`database migrated: ${applied.join(', ')}`);
     }
-    // A target's mapping: the first source delivering to it (Billecta reads paid_orders and the rounding account).
+    // A target's mapping: the first source delivering to it (Billecta reads paid_orders and the rounding account; targetMappingConflicts makes sure all agree).
     const mappingFor = (target: string) => {
       const source = config.sources.find((s) => s.targets.includes(target));
       return source ? mappings.get(source.name) : undefined;
