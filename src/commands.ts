@@ -12,6 +12,7 @@ import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import { ConfigError, errorMessage, KontorError, UsageError, formatIssue } from './errors.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Redactor } from './log/redact.js';
+import { brokenGroups, describeBrokenGroup } from './outbox/groups.js';
 import { OperatorError, redriveDead, retryEntry, skipEntry } from './outbox/operator.js';
 import { backlog, listEntries, showEntry } from './outbox/queries.js';
 import { OUTBOX_STATES, type OutboxState } from './outbox/states.js';
@@ -470,6 +471,8 @@ export function buildProgram(): Command {
             }),
           ),
           credentials: credentialReport(rt.config),
+          // Storno and netting groups with members through and others dead or skipped: the target's books are off.
+          brokenGroups: (await brokenGroups(rt.db)).map((g) => ({ target: g.target, group: g.group, currency: g.currency, transferDelivered: g.transferDelivered, members: g.members, message: describeBrokenGroup(g, money) })),
           // Learned from webhooks (Billecta: InvoicePaymentReceived are payments; credits, write-offs, "paid" and unknown events are counted apart).
           webhooks: await webhookStatus(rt),
         };
@@ -488,6 +491,7 @@ export function buildProgram(): Command {
         for (const q of status.quarantine) print(`  #${q.id} ${q.source} order ${q.record} (${q.origin}): ${q.field ? `${q.field}: ` : ''}${q.reason}`);
         print('transfer accounts:');
         for (const t of status.transfer) print(`  ${t.target} ${t.account}: ${formatTransfer(t.balance, t.error)}`);
+        for (const g of status.brokenGroups) print(`  ALERT: ${g.message}`);
         print('credentials:');
         if (status.credentials.length === 0) print('  none configured');
         for (const c of status.credentials) print(`  ${c.level.padEnd(8)}${c.message}`);
@@ -601,6 +605,10 @@ export function buildProgram(): Command {
       await withDatabase(cmd, async (db) => {
         const entry = await skipEntry(db, parseId(id), opts.reason);
         print(`entry #${entry.id} skipped: ${opts.reason}`);
+        // Skipping one member of a storno or netting group whose others went through leaves the target's books off: said at once.
+        for (const g of await brokenGroups(db, { target: entry.target })) {
+          if (g.members.some((m) => m.entry === entry.id)) process.stderr.write(`kontor: warning: ${describeBrokenGroup(g, money)}\n`);
+        }
       });
     });
   outbox

@@ -13,11 +13,13 @@ import { randomUUID } from 'node:crypto';
 import { BooksError, numberOf } from '../books/index.js';
 import { errorMessage, PermanentError, RetriableError, stopsTarget } from '../errors.js';
 import { claimEntries } from '../outbox/claim.js';
+import { brokenGroups, describeBrokenGroup } from '../outbox/groups.js';
 import { loadDocument } from '../outbox/enqueue.js';
 import { reapExpiredLeases } from '../outbox/reap.js';
 import { backoffMs, markDead, markDelivered, markInDoubt, markReleased, markRetry } from '../outbox/settle.js';
 import type { OutboxEntry } from '../outbox/states.js';
 import type { Runtime } from './runtime.js';
+import { money } from './summary.js';
 
 export interface DeliveryStats {
   delivered: number;
@@ -158,6 +160,12 @@ export class Deliverer {
         await markDead(db, entry, reason);
         stats.dead++;
         log.error(`${what}: ${reason}`);
+        // A storno or netting group with this member stuck and another through leaves the target's books off.
+        if ((doc.kind === 'payment' || doc.kind === 'storno') && doc.group) {
+          for (const g of await brokenGroups(db, { target: entry.target })) {
+            if (g.group === doc.group) logger.error(`ALERT: ${describeBrokenGroup(g, money)}`, { target: entry.target, alert: 'group' });
+          }
+        }
       };
       const exhausted = entry.attempts >= this.maxAttempts;
       if (stopsTarget(error)) {
