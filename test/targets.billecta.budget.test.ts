@@ -5,9 +5,9 @@
  * 60 s, not even when all their calls go out at the same instant, and sending resumes once the
  * window has passed.
  */
-import { delay, http, HttpResponse } from 'msw';
+import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { migrateLatest } from '../src/db/migrate.js';
 import { IN_FLIGHT_STALE_MS, pruneTargetFailures, settleCallSlot, sharedCallBudget, takeCallSlot, targetFailuresSince } from '../src/store/target-failures.js';
 import { BillectaClient, BillectaRejectedError, BillectaThrottledError, type BillectaFailures } from '../src/targets/billecta/client.js';
@@ -15,16 +15,22 @@ import { DIALECTS, freshDatabase, HAS_POSTGRES } from './helpers.js';
 
 const BASE = 'https://apitest.billecta.com';
 let received = 0;
+/** `received` when the current burst began. */
+let receivedBefore = 0;
 let inFlight = 0;
 let mostInFlight = 0;
-/** The answer's status; the answer comes after `answerDelayMs`. */
+/** The answer's status; while `held`, answers wait until `release()` (calls stay in flight). */
 let answerStatus = 400;
-let answerDelayMs = 0;
+let held: Promise<void> | null = null;
+let release: () => void = () => {};
+function hold(): void {
+  held = new Promise<void>((resolve) => (release = resolve));
+}
 const server = setupServer(
   http.all(`${BASE}/*`, async () => {
     received++;
     mostInFlight = Math.max(mostInFlight, ++inFlight);
-    if (answerDelayMs > 0) await delay(answerDelayMs);
+    if (held) await held;
     inFlight--;
     return answerStatus >= 400 ? new HttpResponse(null, { status: answerStatus, headers: { ErrorMessage: 'Felaktig' } }) : HttpResponse.json({ PublicId: 'x' });
   }),
@@ -33,9 +39,10 @@ beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
 afterAll(() => server.close());
 beforeEach(() => {
   received = 0;
+  receivedBefore = 0;
   mostInFlight = 0;
   answerStatus = 400;
-  answerDelayMs = 0;
+  held = null;
 });
 
 function client(budget: number, failures: BillectaFailures | undefined, now: () => number = Date.now): BillectaClient {
@@ -51,6 +58,24 @@ function client(budget: number, failures: BillectaFailures | undefined, now: () 
     now,
     http: { transport: 'fetch', sleep: async () => {}, retries: 0 },
   });
+}
+
+/**
+ * One call per client given, all at once, while answers are held: once every call has gone out
+ * (and waits for its answer) or been refused, the answers are released. Answers the outcomes.
+ */
+async function heldBurst(clients: BillectaClient[]): Promise<unknown[]> {
+  receivedBefore = received;
+  let refused = 0;
+  const calls = clients.map((c) =>
+    send(c).then((outcome) => {
+      if (outcome instanceof BillectaThrottledError) refused++;
+      return outcome;
+    }),
+  );
+  await vi.waitFor(() => expect(received - receivedBefore + refused).toBe(clients.length), { timeout: 10_000, interval: 5 });
+  release();
+  return Promise.all(calls);
 }
 
 const rowCount = async (db: Awaited<ReturnType<typeof freshDatabase>>['db']) => Number(((await db('target_failures').count({ n: '*' }).first()) as { n: number | string }).n);
@@ -103,13 +128,13 @@ describe.each(DIALECTS)('shared failing-calls budget on %s', (dialect) => {
     try {
       await migrateLatest(db);
       const budget = 5;
-      answerDelayMs = 30;
+      hold();
       // Two processes, each with its own connection to PostgreSQL, 25 calls each at once. On
       // SQLite both share this process's one connection: better-sqlite3 waits for a lock by
       // blocking its thread, so a second connection in the same process would wait on itself.
       const a = client(budget, sharedCallBudget(db, 'billecta'));
       const b = client(budget, sharedCallBudget(dialect === 'postgres' ? open() : db, 'billecta'));
-      const outcomes = await Promise.all([...Array.from({ length: 25 }, () => send(a)), ...Array.from({ length: 25 }, () => send(b))]);
+      const outcomes = await heldBurst([...Array.from({ length: 25 }, () => a), ...Array.from({ length: 25 }, () => b)]);
       expect(received).toBe(budget);
       expect(mostInFlight).toBeLessThanOrEqual(budget);
       expect(outcomes.filter((e) => e instanceof BillectaRejectedError)).toHaveLength(budget);
@@ -130,8 +155,8 @@ describe.each(DIALECTS)('shared failing-calls budget on %s', (dialect) => {
       for (let i = 0; i < 10; i++) expect(await send(a)).toEqual({ status: 200, body: { PublicId: 'x' } });
       expect(received).toBe(10);
       // At most 3 at once, refused beyond that while they are in flight.
-      answerDelayMs = 30;
-      const burst = await Promise.all(Array.from({ length: 8 }, () => send(a)));
+      hold();
+      const burst = await heldBurst(Array.from({ length: 8 }, () => a));
       expect(mostInFlight).toBe(3);
       expect(burst.filter((e) => e instanceof BillectaThrottledError)).toHaveLength(5);
       expect(await rowCount(db)).toBe(0);
@@ -142,9 +167,9 @@ describe.each(DIALECTS)('shared failing-calls budget on %s', (dialect) => {
   });
 
   it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('a client without the shared count holds the budget alone, in flight included', async () => {
-    answerDelayMs = 30;
+    hold();
     const a = client(4, undefined);
-    const outcomes = await Promise.all(Array.from({ length: 20 }, () => send(a)));
+    const outcomes = await heldBurst(Array.from({ length: 20 }, () => a));
     expect(received).toBe(4);
     expect(outcomes.filter((e) => e instanceof BillectaThrottledError)).toHaveLength(16);
     expect(a.failingCallsInWindow()).toBe(4);
