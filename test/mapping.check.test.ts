@@ -168,14 +168,14 @@ describe('inspectMapping', () => {
   });
 
   it('reports numbering templates that give the same digits under digits_only', () => {
-    const cancellation = '  cancellation: "7{number}"';
+    const cancellation = '  cancellation: "7{number}"\n  revision: "6{revision}{base}"';
     expect(issuesOf(broken(['  storno: "{number}-S"', `  storno: "S{number}"\n${cancellation}\n  digits_only: true`]))).toEqual([
       '8:11: with digits_only, numbering.storno and numbering.invoice give the same number; add a distinguishing digit (for example "9{number}")',
     ]);
     expect(inspectMapping(broken(['  storno: "{number}-S"', `  storno: "9{number}"\n${cancellation}\n  digits_only: true`])).issues).toEqual([]);
     // The credit note that cancels an invoice in a settled VAT period needs its own digits too
     // (its default "{number}-X" keeps only the invoice number's digits).
-    expect(issuesOf(broken(['  storno: "{number}-S"', '  storno: "9{number}"\n  cancellation: "{number}-X"\n  digits_only: true']))).toEqual([
+    expect(issuesOf(broken(['  storno: "{number}-S"', '  storno: "9{number}"\n  cancellation: "{number}-X"\n  revision: "6{revision}{base}"\n  digits_only: true']))).toEqual([
       '9:17: with digits_only, numbering.cancellation and numbering.invoice give the same number; add a distinguishing digit (for example "9{number}")',
     ]);
   });
@@ -186,6 +186,34 @@ describe('inspectMapping', () => {
     expect(issuesOf(broken(['version: 1', 'version: 1\ntarget:\n  kind: billecta']))).toEqual(['3:3: Billecta books products (article variant): set variant: article']);
     expect(inspectMapping(broken(['version: 1', 'version: 1\ntarget:\n  kind: billecta\n  variant: article'])).issues).toEqual([]);
     expect(issuesOf(broken(['version: 1', 'version: 1\ntarget:\n  paid_orders: verification']))).toEqual(['3:16: verification invoices exist only in Billecta']);
+  });
+
+  it('reports corrections that cannot work: a storno without cancellations or for Billecta, numbering.revision without its placeholders or, under digits_only, a digit of its own', () => {
+    const corrections = (policy: string) => ['rounding:', `corrections:\n  policy: ${policy}\nrounding:`] as [string, string];
+    expect(issuesOf(broken(corrections('storno')))).toEqual([
+      '26:11: corrections.policy storno books through cancellations.transfer_account and respects cancellations.vat_settled_until: add a cancellations block (statuses: [] books no cancellations)',
+    ]);
+    expect(inspectMapping(broken(corrections('storno'), ['  account: "3680"', '  account: "3680"\ncancellations:\n  transfer_account: "1090"'])).issues).toEqual([]);
+    expect(inspectMapping(broken(corrections('credit_note'))).issues).toEqual([]);
+    expect(issuesOf(broken(['version: 1', 'version: 1\ntarget:\n  kind: billecta\n  variant: article'], corrections('storno')))).toEqual([
+      '29:11: Billecta has no storno: corrections.policy must be credit_note (a credit invoice)',
+    ]);
+    expect(issuesOf(broken(['  storno: "{number}-S"', '  storno: "{number}-S"\n  revision: "{base}-2"']))).toEqual([
+      '9:13: numbering.revision must contain {revision}: otherwise every corrected invoice of an order would get the same number (default "{base}-R{revision}")',
+    ]);
+    expect(issuesOf(broken(['  storno: "{number}-S"', '  storno: "{number}-S"\n  revision: "R{revision}"']))).toEqual([
+      '9:13: numbering.revision must contain {base}: otherwise an invoice and its credit notes, storno and payments\' documents would get the same number (default "{base}-R{revision}")',
+    ]);
+    expect(issuesOf(broken(['  storno: "{number}-S"', '  storno: "{number}-S"\n  revision: "{revision}-{number}"']))).toEqual([
+      '9:13: numbering.revision: placeholder {number} is not available here (use {base}, {revision})',
+    ]);
+    const digitsOnly = '  storno: "9{number}"\n  cancellation: "7{number}"\n  digits_only: true';
+    expect(issuesOf(broken(['  storno: "{number}-S"', digitsOnly]))).toEqual([
+      '10:16: with digits_only, numbering.revision must start with a digit of its own: "{base}-R{revision}" turns invoice 1005 into 10052, which another order\'s invoice may have (for example "6{revision}{base}")',
+    ]);
+    expect(inspectMapping(broken(['  storno: "{number}-S"', `${digitsOnly}\n  revision: "6{revision}{base}"`])).issues).toEqual([]);
+    // Orders that change wait in the quarantine: no corrected invoice is numbered.
+    expect(inspectMapping(broken(['  storno: "{number}-S"', digitsOnly], corrections('quarantine'))).issues).toEqual([]);
   });
 
   it('reports VAT periods: valid_to before valid_from, and one rate listed twice for overlapping dates', () => {

@@ -77,6 +77,7 @@ const NEUTRAL: Patch = {
   deposits: null,
   refunds: null,
   cancellations: null,
+  corrections: null,
   rounding: { cash_step: null },
 };
 
@@ -537,7 +538,7 @@ describe('numbering', () => {
   });
 
   it('digits_only keeps only the digits: WS-1001 → 1001, credit notes carry the refund id', async () => {
-    const mapping = mappingWith({ numbering: { invoice: 'WS-{number}', credit_note: 'WS-{number}-{refund_id}', storno: '9{number}', cancellation: '8{number}', digits_only: true } });
+    const mapping = mappingWith({ numbering: { invoice: 'WS-{number}', credit_note: 'WS-{number}-{refund_id}', storno: '9{number}', cancellation: '8{number}', revision: '6{revision}{base}', digits_only: true } });
     const o = { ...order([{ unit: 1000 }], { number: 'WS-1001' }), refunds: [refund('7', [{ ref: '1', net: 500 }])] };
     const { invoice, credits } = await mapped(o, mapping);
     expect(invoice.number).toBe('1001');
@@ -545,7 +546,7 @@ describe('numbering', () => {
   });
 
   it('digits_only rejects a number that has no digits', async () => {
-    const mapping = mappingWith({ numbering: { invoice: '{number}', storno: '9{number}', cancellation: '8{number}', digits_only: true } });
+    const mapping = mappingWith({ numbering: { invoice: '{number}', storno: '9{number}', cancellation: '8{number}', revision: '6{revision}{base}', digits_only: true } });
     const error = await rejected(order([{ unit: 1000 }], { number: 'ABC' }), mapping);
     expect(error.field).toBe('number');
     expect(error.reason).toMatch(/^number "ABC" has no digits, but numbering\.digits_only is set/);
@@ -1105,13 +1106,13 @@ describe('cancellations', () => {
   it('the cancelling credit note is numbered by numbering.cancellation, also under digits_only', async () => {
     // (Rendering numbering.credit_note with refund_id "X" gave "1001-CX" → "1001" under digits_only: the invoice's own number.)
     const mapping = mappingWith({
-      numbering: { invoice: '{number}', credit_note: '{number}-C{refund_id}', storno: '9{number}', cancellation: '8{number}', digits_only: true },
+      numbering: { invoice: '{number}', credit_note: '{number}-C{refund_id}', storno: '9{number}', cancellation: '8{number}', revision: '6{revision}{base}', digits_only: true },
       cancellations: { transfer_account: '1090', vat_settled_until: '2025-03-31' },
     });
     const booked = await mapped(placed(), mapping);
     const outcome = await documentsOf(cancelled(placed()), mapping, historyOf(booked.documents, SOURCE));
     expect(outcome.documents.map((d) => [d.kind, (d as CreditNoteDocument).number])).toEqual([['credit-note', '81001']]);
-    const storno = await documentsOf(cancelled(placed()), mappingWith({ numbering: { storno: '9{number}', cancellation: '8{number}', digits_only: true }, cancellations: { transfer_account: '1090' } }), historyOf(booked.documents, SOURCE));
+    const storno = await documentsOf(cancelled(placed()), mappingWith({ numbering: { storno: '9{number}', cancellation: '8{number}', revision: '6{revision}{base}', digits_only: true }, cancellations: { transfer_account: '1090' } }), historyOf(booked.documents, SOURCE));
     expect((storno.documents[0] as StornoDocument).number).toBe('91001');
   });
 });

@@ -188,7 +188,7 @@ describe.each(DIALECTS)('pipeline on %s', (dialect) => {
     expect(dead[0]!.last_error).toBe('gave up after 2 attempts with unknown outcome: connection reset (GET /x?key=[REDACTED]); check the target before retrying');
   });
 
-  test('refuses to re-book an order that changed after booking (corrections come later)', async () => {
+  test('corrects an order that changed after booking: a storno, a new invoice, nothing overwritten', async () => {
     const h = await harness(dialect);
     await syncOnce(h.rt, new Deliverer(h.rt));
     editOrder(h, 'wc-order-1005.json', (o) => {
@@ -196,10 +196,26 @@ describe.each(DIALECTS)('pipeline on %s', (dialect) => {
       (o.fee_lines as unknown[]).push({ id: 1, name: 'Geschenkverpackung', total: '1.00', total_tax: '0.00', taxes: [] });
     });
     const result = await syncOnce(h.rt, new Deliverer(h.rt));
-    expect(result.intake[0]).toMatchObject({ quarantined: 1, booked: 0 });
-    const [q] = await listQuarantine(h.rt.db);
-    expect(q!.reason).toContain('the order changed after samples/1005/invoice/1 was booked');
-    expect(await journalDocs(h)).toBe(13);
+    expect(result.intake[0]).toMatchObject({ quarantined: 0, booked: 1, documents: 4 });
+    expect(result.delivery).toMatchObject({ delivered: 4, dead: 0 });
+    expect(await listQuarantine(h.rt.db)).toEqual([]);
+    expect(await journalDocs(h)).toBe(17);
+    const keys = (await h.rt.db('journal_entries').where('doc_key', 'like', 'samples/1005/%').orderBy('id').pluck('doc_key')) as string[];
+    expect(keys).toEqual([
+      'samples/1005/invoice/1',
+      'samples/1005/payment:payment/1',
+      'samples/1005/storno/1',
+      'samples/1005/payment:storno-payment/1',
+      'samples/1005/invoice:r2/1',
+      'samples/1005/payment:r2-payment/1',
+    ]);
+    const tb = await trialBalance(h.rt.db, 'journal');
+    expect(sum(tb.map((r) => r.balance))).toBe(0);
+    expect(tb.find((r) => r.account === '1091')?.balance).toBe(10737 + 12180);
+    // Fees: 3.00 of the other orders, and now 1.00 of gift wrapping.
+    expect(tb.find((r) => r.account === '3600')?.balance).toBe(-400);
+    const items = await openItemRows(h.rt.db, 'journal');
+    expect(items.filter((i) => i.number.startsWith('1005')).map((i) => [i.number, i.status])).toEqual([['1005', 'paid'], ['1005-S', 'paid'], ['1005-R2', 'paid']]);
   });
 
   test('delivers the customer before its invoice, and holds the invoice while the customer is dead', async () => {

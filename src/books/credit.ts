@@ -9,7 +9,9 @@
 import { requireDate } from './checks.js';
 import { currencyExponent } from './currency.js';
 import {
+  assertBalanced,
   formatDocumentKey,
+  postingsOf,
   type CreditNoteDocument,
   type DocumentKey,
   type InvoiceDocument,
@@ -103,6 +105,81 @@ export function creditInFull(invoice: InvoiceDocument, input: { key: DocumentKey
       hint: 'credit only what is left with buildCreditNote',
     });
   }
+  return doc;
+}
+
+/**
+ * The credit note that takes back what is left of an invoice after earlier credit notes
+ * (a correction of a partly refunded invoice): the invoice mirrored, less what the earlier
+ * credit notes took back, line by line. Together with them it takes back exactly the
+ * invoice's lines, VAT and rounding on every account, so that the invoice and all its credit
+ * notes net to zero. Without earlier credit notes it is `creditInFull`.
+ */
+export function creditRemainder(
+  invoice: InvoiceDocument,
+  input: { key: DocumentKey; number: string; date: string; description?: string },
+  earlierCredits: readonly CreditNoteDocument[] = [],
+): CreditNoteDocument {
+  const credits = earlierCredits.filter((c) => c.credits === invoice.number);
+  if (credits.length === 0) return creditInFull(invoice, input);
+  const where = formatDocumentKey(input.key);
+  requireDate(input.key, 'date', input.date);
+  if (input.date < invoice.date) throw new BooksError(`${where}: the credit note is dated before invoice ${invoice.number}`, { field: 'date' });
+  for (const c of credits) {
+    if (c.variant !== invoice.variant || c.currency !== invoice.currency) {
+      throw new BooksError(`${where}: credit note ${c.number} is not in the variant and currency of invoice ${invoice.number}`, { field: 'credits' });
+    }
+  }
+  const mirrored = mirror(invoice);
+  // What is left on each line, VAT and rounding entry: −(invoice) − (credits, which are negative).
+  const lines = new Map<string, CreditNoteDocument['lines'][number]>();
+  for (const l of [...mirrored.lines, ...credits.flatMap((c) => c.lines.map((x) => ({ ...x, amount: neg(x.amount) })))]) {
+    const id = [l.role, l.account, l.vat.rate, l.vat.code, l.vat.account, l.part?.number ?? '', l.deposit ?? ''].join('|');
+    const seen = lines.get(id);
+    if (seen) lines.set(id, { ...seen, amount: sum([seen.amount, l.amount]) });
+    else lines.set(id, l);
+  }
+  const keptLines = [...lines.values()]
+    .filter((l) => l.amount !== 0)
+    .map((l) => {
+      // A part keeps the invoice's quantity when nothing of it was credited; otherwise one unit at what is left.
+      if (!l.part || l.part.quantity * l.part.unitPrice === l.amount) return l;
+      return { ...l, part: { ...l.part, quantity: l.amount < 0 ? -1 : 1, unitPrice: minor(Math.abs(l.amount)) } };
+    });
+  const tax = new Map<string, CreditNoteDocument['tax'][number]>();
+  for (const t of [...mirrored.tax, ...credits.flatMap((c) => c.tax.map((x) => ({ ...x, base: neg(x.base), amount: neg(x.amount) })))]) {
+    const id = `${t.rate}|${t.code}|${t.account}`;
+    const seen = tax.get(id);
+    tax.set(id, seen ? { ...seen, base: sum([seen.base, t.base]), amount: sum([seen.amount, t.amount]) } : t);
+  }
+  const rounding = new Map<string, CreditNoteDocument['rounding'][number]>();
+  for (const r of [...mirrored.rounding, ...credits.flatMap((c) => c.rounding.map((x) => ({ ...x, amount: neg(x.amount) })))]) {
+    const id = `${r.account}|${r.reason}`;
+    const seen = rounding.get(id);
+    rounding.set(id, seen ? { ...seen, amount: sum([seen.amount, r.amount]) } : r);
+  }
+  const total = neg(sum([invoice.total, ...credits.map((c) => c.total)]));
+  if (total >= 0) {
+    throw new OverCreditError(`${where}: invoice ${invoice.number} is fully credited already (${credits.map((c) => c.number).join(', ')}); there is nothing left to take back`, {
+      hint: 'nothing needs to be credited',
+    });
+  }
+  const doc: CreditNoteDocument = {
+    ...mirrored,
+    kind: 'credit-note',
+    key: input.key,
+    number: input.number,
+    date: input.date,
+    dueDate: input.date,
+    description: input.description ?? `Credit note for what is left of invoice ${invoice.number}`,
+    credits: invoice.number,
+    lines: keptLines,
+    tax: [...tax.values()].filter((t) => t.amount !== 0 || t.base !== 0),
+    rounding: [...rounding.values()].filter((r) => r.amount !== 0),
+    total,
+  };
+  if (doc.lines.length === 0) throw new BooksError(`${where}: nothing is left of invoice ${invoice.number}'s lines to credit`, { field: 'lines' });
+  assertBalanced(doc.key, doc.currency, postingsOf(doc));
   return doc;
 }
 

@@ -10,7 +10,7 @@ import { requireCurrency, requireDate, requireText } from './checks.js';
 import { balanceByCurrency, formatDocumentKey, type BookDocument, type DocumentKey, type PaymentDocument, type PaymentPurpose, type SalesDocument } from './documents.js';
 import { BooksError, OverpaymentError, TransferImbalanceError } from './errors.js';
 import { currencyExponent } from './currency.js';
-import { formatDecimal, minor, sub, sum, type Minor } from './money.js';
+import { formatDecimal, minor, neg, sub, sum, type Minor } from './money.js';
 
 export type ItemStatus = 'open' | 'partly-paid' | 'paid';
 
@@ -225,4 +225,53 @@ export function netThroughTransfer(input: NettingInput): [PaymentDocument, Payme
   const refund = buildPayment({ ...common, key: input.key('credit'), item: credit, amount: minor(-amount) });
   assertTransferNetsZero(input.group, [pay, refund], input.transferAccount);
   return [pay, refund];
+}
+
+export interface ReversalInput {
+  /** The document the money is taken back on: a credit note or storno with a negative open amount. */
+  item: OpenItem;
+  /** The payments whose money is taken back; transfer payments are left out (they net to zero by themselves). */
+  payments: readonly PaymentDocument[];
+  date: string;
+  /** The key of each reversing payment, by part: its purpose, or `<purpose>-<account>` when a purpose was booked on several accounts. */
+  key: (part: string) => DocumentKey;
+  memo?: string;
+  policy?: PaymentPolicy;
+}
+
+/**
+ * Take back the money booked by `payments` (of an invoice and its credit notes) on `item`: per
+ * purpose and account, one payment of the opposite of their net amount, so that each account
+ * they moved returns to where it was. A correction books this on the credit note or storno that
+ * takes back an invoice whose money moves to the invoice that replaces it. Together the
+ * reversals must settle `item` without passing zero.
+ */
+export function reversePayments(input: ReversalInput): PaymentDocument[] {
+  const nets = new Map<string, { purpose: PaymentPurpose; account: string; amount: Minor }>();
+  for (const p of input.payments) {
+    if (p.purpose === 'transfer') continue;
+    if (p.currency !== input.item.currency) throw new BooksError(`${formatDocumentKey(p.key)}: cannot take back ${p.currency} on ${input.item.currency} document ${input.item.number}`, { field: 'currency' });
+    const id = `${p.purpose}|${p.account}`;
+    const seen = nets.get(id);
+    nets.set(id, { purpose: p.purpose, account: p.account, amount: sum([seen?.amount ?? minor(0), p.amount]) });
+  }
+  const open = [...nets.values()].filter((n) => n.amount !== 0).sort((a, b) => a.purpose.localeCompare(b.purpose) || a.account.localeCompare(b.account));
+  if (open.length === 0) return [];
+  const repeated = new Set(open.filter((n, i) => open.findIndex((o) => o.purpose === n.purpose) !== i).map((n) => n.purpose));
+  const docs = open.map((n) =>
+    checkPayment(
+      {
+        key: input.key(repeated.has(n.purpose) ? `${n.purpose}-${n.account}` : n.purpose),
+        item: input.item,
+        purpose: n.purpose,
+        account: n.account,
+        amount: neg(n.amount),
+        date: input.date,
+        memo: input.memo ?? `Reversal on ${input.item.number}`,
+      },
+      input.policy ?? {},
+    ),
+  );
+  checkSettles(docs[0]!.key, input.item, docs.map((d) => d.amount));
+  return docs;
 }

@@ -205,6 +205,28 @@ export function inspectMapping(absolutePath: string): MappingLoad {
       if (clash) at(['numbering', t.k], `with digits_only, numbering.${t.k} and numbering.${clash.k} give the same number; add a distinguishing digit (for example "9{number}")`);
     });
   }
+  const revision = spec.numbering.revision;
+  for (const needed of ['revision', 'base'] as const) {
+    if (!revision.includes(`{${needed}}`)) {
+      const why = needed === 'revision' ? 'every corrected invoice of an order would get the same number' : "an invoice and its credit notes, storno and payments' documents would get the same number";
+      at(['numbering', 'revision'], `numbering.revision must contain {${needed}}: otherwise ${why} (default "{base}-R{revision}")`);
+    }
+  }
+  const corrects = spec.corrections.policy !== 'quarantine';
+  if (spec.numbering.digits_only && corrects && !/^\d/.test(digitSkeleton(revision))) {
+    // The default is the culprit when no revision is written: name digits_only then.
+    const given = source.doc.hasIn(['numbering', 'revision']);
+    at(
+      ['numbering', given ? 'revision' : 'digits_only'],
+      `with digits_only, numbering.revision must start with a digit of its own: "${revision}" turns invoice 1005 into ${digitSkeleton(revision).replace('{base}', '1005').replace('{revision}', '2')}, which another order's invoice may have (for example "6{revision}{base}")`,
+    );
+  }
+  if (spec.corrections.policy === 'storno') {
+    if (spec.target.kind === 'billecta') at(['corrections', 'policy'], 'Billecta has no storno: corrections.policy must be credit_note (a credit invoice)');
+    else if (!spec.cancellations) {
+      at(['corrections', 'policy'], 'corrections.policy storno books through cancellations.transfer_account and respects cancellations.vat_settled_until: add a cancellations block (statuses: [] books no cancellations)');
+    }
+  }
   if (spec.target.kind === 'billecta' && spec.target.variant === 'booking') {
     at(['target', 'variant'], 'Billecta books products (article variant): set variant: article');
   }

@@ -13,13 +13,17 @@ import {
   buildCustomer,
   buildFinalInvoice,
   buildInvoice,
+  buildStorno,
   cancelInvoice,
   creditAmount,
+  creditRemainder,
   divRound,
   formatRate,
   minor,
   neg,
+  netThroughTransfer,
   openItemOf,
+  reversePayments,
   roundToStep,
   settle,
   sub,
@@ -30,12 +34,13 @@ import {
   type CreditNoteDocument,
   type CustomerDocument,
   type DocumentKey,
+  type DocumentKind,
   type InvoiceDocument,
   type LineInput,
   type LineRole,
   type Minor,
   type PaymentDocument,
-  type PaymentPurpose,
+  type StornoDocument,
   type VatMethod,
   type VatRate,
   type VatTreatment,
@@ -45,6 +50,7 @@ import type { CanonicalOrder, OrderLine, OrderRefund } from '../sources/order.js
 import { evaluateCondition, evaluateIds, ExpressionError, lineView, orderView, type CompiledExpression } from './expressions.js';
 import type { CompiledRule, Mapping } from './load.js';
 import { renderTemplate, type TemplateValues } from './template.js';
+import { bookedOrder, changedSalesDocument, revisionPart } from './revisions.js';
 
 /**
  * What was booked before for this source, so that refunds, cancellations and final
@@ -72,8 +78,9 @@ export function historyOf(docs: readonly BookDocument[], source: string): Booked
   };
 }
 
+/** The order's current invoice: of its latest revision, when it was corrected. */
 async function bookedInvoice(history: BookedHistory, orderId: string): Promise<InvoiceDocument | undefined> {
-  return (await history.documentsOf(orderId)).find((d): d is InvoiceDocument => d.kind === 'invoice');
+  return bookedOrder(await history.documentsOf(orderId)).current?.invoice;
 }
 
 export type MapOutcome =
@@ -166,6 +173,8 @@ class OrderMapper {
     readonly order: CanonicalOrder,
     readonly mapping: Mapping,
     date: string,
+    /** The invoice revision the documents belong to: 1, or 2, 3, … after corrections. */
+    readonly revision = 1,
   ) {
     this.spec = mapping.spec;
     this.date = date;
@@ -195,16 +204,30 @@ class OrderMapper {
     }
   }
 
+  /** A document number; on revision 2 and later, through numbering.revision. */
   number(template: string, extra: TemplateValues = {}): string {
-    const n = renderTemplate(template, { ...this.values, ...extra });
+    const base = renderTemplate(template, { ...this.values, ...extra });
+    const n = this.revision > 1 ? renderTemplate(this.spec.numbering.revision, { base, revision: String(this.revision) }) : base;
     if (!this.spec.numbering.digits_only) return n;
     const digits = n.replace(/\D/g, '');
     if (digits === '') throw new RecordError(`number "${n}" has no digits, but numbering.digits_only is set (${this.mapping.where(['numbering', 'digits_only'])})`, 'number');
     return digits;
   }
 
+  /** The key of one of the order's documents; on revision 2 and later the part says the revision (`invoice:r2`). */
+  key(kind: Exclude<DocumentKind, 'customer'>, part?: string): DocumentKey {
+    const p = revisionPart(this.revision, part);
+    return { source: this.order.source, subject: this.order.id, kind, ...(p ? { part: p } : {}), revision: 1 };
+  }
+
   localDate(iso: string): string {
     return localDate(iso, this.spec.invoice.timezone);
+  }
+
+  /** The day of the order's last change (a cancellation, a correction), not before `notBefore`. */
+  changedOn(notBefore: string): string {
+    const day = this.localDate(this.order.updatedAt);
+    return day < notBefore ? notBefore : day;
   }
 
   deliveryCountry(): string {
@@ -419,7 +442,7 @@ async function buildInvoiceDocument(m: OrderMapper, customer: CustomerDocument, 
   const purpose = await invoicePurpose(m);
   const { lines: grouped, articles } = await invoiceLines(m, purpose === 'deposit');
   const paidByProvider = providerClearingAccount(order, mapping) !== undefined;
-  const key: DocumentKey = { source: order.source, subject: order.id, kind: 'invoice', revision: 1 };
+  const key = m.key('invoice');
   const input = {
     key,
     number: m.number(spec.numbering.invoice),
@@ -480,11 +503,13 @@ function paymentsFor(m: OrderMapper, invoice: InvoiceDocument): PaymentDocument[
   // D4: a shortfall beyond the write-off tolerance and within the skonto limit is skonto.
   const skontoLimit = skonto ? divRound(BigInt(invoice.total) * BigInt(Math.round(skonto.max_percent * 100)), 10_000n, 'down') : 0n;
   const isSkonto = skonto && shortfall > (writeOff?.tolerance ?? 0) && BigInt(shortfall) <= skontoLimit;
-  const key = (part: PaymentPurpose): DocumentKey => ({ source: order.source, subject: order.id, kind: 'payment', part, revision: 1 });
+  const key = (part: string) => m.key('payment', part);
+  // A later revision's invoice may be younger than the payment it takes over: not paid before it is issued.
+  const paidOn = m.localDate(payment.paidAt);
   try {
     return settle({
       item,
-      date: m.localDate(payment.paidAt),
+      date: m.revision > 1 && paidOn < invoice.date ? invoice.date : paidOn,
       received,
       clearingAccount: clearing,
       reference: payment.transactionId,
@@ -507,8 +532,8 @@ async function creditNotesFor(m: OrderMapper, invoice: InvoiceDocument, booked: 
   if (spec.refunds.book === 'ignore' || order.refunds.length === 0) return [];
   const refunds = [...order.refunds].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id, 'en', { numeric: true }));
   // Credit notes of these refunds are mapped afresh; only other ones (a cancellation) count as earlier.
-  const refundIds = new Set(refunds.map((r) => r.id));
-  const earlier = booked.filter((d): d is CreditNoteDocument => d.kind === 'credit-note' && d.credits === invoice.number && !refundIds.has(d.key.part ?? ''));
+  const refundParts = new Set(refunds.map((r) => revisionPart(m.revision, r.id)));
+  const earlier = booked.filter((d): d is CreditNoteDocument => d.kind === 'credit-note' && d.credits === invoice.number && !refundParts.has(d.key.part ?? ''));
   const clearing = providerClearingAccount(order, m.mapping);
   const out: BookDocument[] = [];
   for (const refund of refunds) {
@@ -525,7 +550,7 @@ async function creditNotesFor(m: OrderMapper, invoice: InvoiceDocument, booked: 
           clearingAccount: clearing,
           reference: refund.id,
           memo: `Refund ${refund.id}`,
-          key: (part) => ({ source: order.source, subject: order.id, kind: 'payment', part: `refund-${refund.id}-${part}`, revision: 1 }),
+          key: (part) => m.key('payment', `refund-${refund.id}-${part}`),
           policy: { bankAccounts: spec.payments.bank_accounts },
         });
         out.push(...paidBack);
@@ -541,7 +566,7 @@ async function creditNotesFor(m: OrderMapper, invoice: InvoiceDocument, booked: 
 async function creditNoteFor(m: OrderMapper, invoice: InvoiceDocument, refund: OrderRefund, earlier: readonly CreditNoteDocument[]): Promise<CreditNoteDocument> {
   const { order, spec } = m;
   const date = m.localDate(refund.createdAt) < invoice.date ? invoice.date : m.localDate(refund.createdAt);
-  const key: DocumentKey = { source: order.source, subject: order.id, kind: 'credit-note', part: refund.id, revision: 1 };
+  const key = m.key('credit-note', refund.id);
   const number = m.number(spec.numbering.credit_note, { refund_id: refund.id });
   const description = `Refund ${refund.id} on order ${order.number}${refund.reason ? `: ${refund.reason}` : ''}`;
   try {
@@ -594,22 +619,22 @@ async function creditNoteFor(m: OrderMapper, invoice: InvoiceDocument, refund: O
   }
 }
 
-/** C2/C3 or B1: a booked order was cancelled. */
+/** C2/C3 or B1: a booked order was cancelled. `m` is at the revision of `booked`, dated like it. */
 function cancellationFor(m: OrderMapper, booked: InvoiceDocument, others: readonly BookDocument[]): BookDocument[] {
   const { order, spec } = m;
   const c = spec.cancellations!;
-  const today = m.localDate(order.updatedAt);
+  const today = m.changedOn(booked.date);
   try {
     const result = cancelInvoice(booked, {
-      key: { source: order.source, subject: order.id, kind: 'storno', revision: 1 },
+      key: m.key('storno'),
       number: m.number(spec.numbering.storno),
       transferAccount: c.transfer_account,
       ...(c.vat_settled_until ? { vatSettledUntil: c.vat_settled_until } : {}),
       payments: others.filter((d): d is PaymentDocument => d.kind === 'payment' && d.appliesTo === booked.number),
       credits: others.filter((d): d is CreditNoteDocument => d.kind === 'credit-note' && d.credits === booked.number),
-      paymentKey: (side) => ({ source: order.source, subject: order.id, kind: 'payment', part: `storno-${side}`, revision: 1 }),
-      date: today < booked.date ? booked.date : today,
-      creditKey: { source: order.source, subject: order.id, kind: 'credit-note', part: 'cancellation', revision: 1 },
+      paymentKey: (side) => m.key('payment', `storno-${side}`),
+      date: today,
+      creditKey: m.key('credit-note', 'cancellation'),
       creditNumber: m.number(spec.numbering.cancellation),
     });
     if (result.kind === 'storno') {
@@ -620,11 +645,11 @@ function cancellationFor(m: OrderMapper, booked: InvoiceDocument, others: readon
         docs.push(
           ...settle({
             item: openItemOf(result.storno, result.transfers),
-            date: today < booked.date ? booked.date : today,
+            date: today,
             received: neg(result.refundDue),
             clearingAccount: clearing,
             memo: `Refund of cancelled order ${order.number}`,
-            key: (part) => ({ source: order.source, subject: order.id, kind: 'payment', part: `storno-${part}`, revision: 1 }),
+            key: (part) => m.key('payment', `storno-${part}`),
             policy: { bankAccounts: spec.payments.bank_accounts },
           }),
         );
@@ -641,6 +666,94 @@ function cancellationFor(m: OrderMapper, booked: InvoiceDocument, others: readon
   }
 }
 
+/** What takes back a booked invoice whose order changed: a storno group, or a credit note with its nettings. */
+interface TakeBack {
+  kind: 'storno' | 'credit-note';
+  document: StornoDocument | CreditNoteDocument;
+  /** The storno or credit note first, then its transfer payments and the money taken back. */
+  documents: BookDocument[];
+  /** Why a storno policy booked a credit note instead. */
+  fallback?: string;
+}
+
+/**
+ * A correction takes back invoice `invoice` (revision `m.revision`, `m` dated like it) by
+ * `corrections.policy`, together with the money booked on it and on its credit notes:
+ *
+ * - storno (C2/C3, as a cancellation): what is open on the invoice is closed through the
+ *   transfer account; a credit note instead once the invoice's VAT period is settled, or when
+ *   it is partly credited already (a storno mirrors the whole invoice);
+ * - credit note: what is left of the invoice after its credit notes; what is open on the
+ *   invoice is netted against it (and against open credit notes) through the transfer account
+ *   (D5), when the mapping has one and the target is not Billecta (whose credit invoice reduces
+ *   the invoice by itself).
+ *
+ * The money the invoice and its credit notes moved (payments through a provider, fees, written
+ * off differences, refunds paid back) is then taken back on the storno or credit note, per
+ * purpose and account: the next revision's invoice books the order's payments afresh, so every
+ * clearing, fee and write-off account ends where the shop's current version says.
+ */
+function takeBackFor(m: OrderMapper, invoice: InvoiceDocument, others: readonly BookDocument[]): TakeBack {
+  const { order, spec } = m;
+  const c = spec.cancellations;
+  const today = m.changedOn(invoice.date);
+  const paymentsOn = (number: string) => others.filter((d): d is PaymentDocument => d.kind === 'payment' && d.appliesTo === number);
+  const payments = paymentsOn(invoice.number);
+  const credits = others
+    .filter((d): d is CreditNoteDocument => d.kind === 'credit-note' && d.credits === invoice.number)
+    .sort((a, b) => a.number.localeCompare(b.number, 'en', { numeric: true }));
+  const memo = `Correction of ${invoice.number}: order ${order.number} changed`;
+  const policy = { bankAccounts: spec.payments.bank_accounts };
+  let fallback: string | undefined;
+  if (spec.corrections.policy === 'storno' && c) {
+    if (c.vat_settled_until && invoice.date <= c.vat_settled_until) fallback = `the VAT period of ${invoice.date} is settled (until ${c.vat_settled_until})`;
+    else if (credits.length > 0) fallback = `invoice ${invoice.number} is partly credited already (${credits.map((x) => x.number).join(', ')}), and a storno mirrors the whole invoice`;
+    else {
+      const group = buildStorno(invoice, {
+        key: m.key('storno'),
+        number: m.number(spec.numbering.storno),
+        transferAccount: c.transfer_account,
+        ...(c.vat_settled_until ? { vatSettledUntil: c.vat_settled_until } : {}),
+        payments,
+        credits,
+        paymentKey: (side) => m.key('payment', `storno-${side}`),
+        date: today,
+      });
+      const reversed = reversePayments({ item: openItemOf(group.storno, group.transfers), payments, date: today, key: (part) => m.key('payment', `storno-${part}`), memo, policy });
+      return { kind: 'storno', document: group.storno, documents: [group.storno, ...group.transfers, ...reversed] };
+    }
+  }
+  const credit = creditRemainder(invoice, { key: m.key('credit-note', 'correction'), number: m.number(spec.numbering.cancellation), date: today, description: memo }, credits);
+  const documents: BookDocument[] = [credit];
+  const transferAccount = spec.target.kind === 'billecta' ? undefined : c?.transfer_account;
+  if (transferAccount) {
+    const netted: PaymentDocument[] = [];
+    const group = `correction:${order.source}/${invoice.number}`;
+    for (const [i, against] of [credit, ...credits].entries()) {
+      const debit = openItemOf(invoice, [...payments, ...netted]);
+      if (debit.open <= 0) break;
+      const owed = openItemOf(against, [...paymentsOn(against.number), ...netted]);
+      if (owed.open >= 0) continue;
+      const n = i === 0 ? '' : `-${i + 1}`;
+      const pair = netThroughTransfer({
+        debit,
+        credit: owed,
+        date: today,
+        transferAccount,
+        group,
+        key: (side) => m.key('payment', `correction-${side === 'debit' ? 'invoice' : 'credit'}${n}`),
+        memo: `Correction ${credit.number} of ${invoice.number}`,
+      });
+      netted.push(...pair);
+    }
+    documents.push(...netted);
+  }
+  const onCredit = documents.filter((d): d is PaymentDocument => d.kind === 'payment' && d.appliesTo === credit.number);
+  const money = [...payments, ...credits.flatMap((x) => paymentsOn(x.number))];
+  documents.push(...reversePayments({ item: openItemOf(credit, onCredit), payments: money, date: today, key: (part) => m.key('payment', `correction-${part}`), memo, policy }));
+  return { kind: 'credit-note', document: credit, documents, ...(fallback ? { fallback } : {}) };
+}
+
 function invoiceDateOf(order: CanonicalOrder, mapping: Mapping): { iso: string } | { skip: string } {
   switch (mapping.spec.select.date) {
     case 'created':
@@ -652,17 +765,28 @@ function invoiceDateOf(order: CanonicalOrder, mapping: Mapping): { iso: string }
   }
 }
 
+/** The documents of one invoice revision of a billable order: customer, invoice, payments, credit notes. */
+async function mapRevision(m: OrderMapper, history: BookedHistory, booked: readonly BookDocument[]): Promise<Extract<MapOutcome, { kind: 'documents' }>> {
+  const customer = buildCustomerDocumentSafely(m);
+  const invoice = await buildInvoiceDocument(m, customer, history);
+  const payments = paymentsFor(m, invoice);
+  const credits = await creditNotesFor(m, invoice, booked);
+  return { kind: 'documents', documents: [customer, invoice, ...payments, ...credits], customer, invoice, notes: m.notes };
+}
+
 export async function mapOrder(order: CanonicalOrder, mapping: Mapping, history: BookedHistory = NO_HISTORY): Promise<MapOutcome> {
   const { spec } = mapping;
   if (order.test && spec.select.test_orders === 'skip') return { kind: 'skipped', reason: `a test order (select.test_orders is skip in ${mapping.file})` };
 
   const cancelled = spec.cancellations?.statuses.includes(order.status) ?? false;
   if (cancelled) {
-    const others = await history.documentsOf(order.id);
-    const booked = others.find((d): d is InvoiceDocument => d.kind === 'invoice');
-    if (!booked) return { kind: 'skipped', reason: `status "${order.status}": cancelled before it was booked, so there is nothing to take back` };
-    const m = new OrderMapper(order, mapping, booked.date);
-    const documents = cancellationFor(m, booked, others);
+    const booked = bookedOrder(await history.documentsOf(order.id));
+    const current = booked.current;
+    if (!current) return { kind: 'skipped', reason: `status "${order.status}": cancelled before it was booked, so there is nothing to take back` };
+    // Cancelled already: what took the invoice back is stored, nothing is new.
+    if (current.takenBackBy) return { kind: 'documents', documents: [], customer: null, invoice: null, notes: [] };
+    const m = new OrderMapper(order, mapping, current.invoice.date, current.revision);
+    const documents = cancellationFor(m, current.invoice, booked.documents);
     return { kind: 'documents', documents, customer: null, invoice: null, notes: m.notes };
   }
   if (!spec.select.statuses.includes(order.status)) {
@@ -676,11 +800,42 @@ export async function mapOrder(order: CanonicalOrder, mapping: Mapping, history:
     return { kind: 'skipped', reason: `select.when is not true for this order (${mapping.where(['select', 'when'])})` };
   }
 
-  const customer = buildCustomerDocumentSafely(m);
-  const invoice = await buildInvoiceDocument(m, customer, history);
-  const payments = paymentsFor(m, invoice);
-  const credits = await creditNotesFor(m, invoice, order.refunds.length > 0 ? await history.documentsOf(order.id) : []);
-  return { kind: 'documents', documents: [customer, invoice, ...payments, ...credits], customer, invoice, notes: m.notes };
+  const booked = bookedOrder(await history.documentsOf(order.id));
+  const current = booked.current;
+  if (!current) return mapRevision(m, history, booked.documents);
+  // The order as its current revision would book it: a later revision keeps the date it was booked with.
+  const again = await mapRevision(current.revision === 1 ? m : new OrderMapper(order, mapping, current.invoice.date, current.revision), history, booked.documents);
+  const changed = changedSalesDocument(again.documents, booked.documents);
+  // An order billable again after its cancellation is booked again, as the next revision (unless corrections wait in the quarantine).
+  const reopened = current.takenBackBy !== null && spec.corrections.policy !== 'quarantine';
+  if (!reopened && !changed) return again;
+
+  // Corrections (docs/mapping.md#corrections): take the current invoice back, then book the order as the next revision.
+  const where = mapping.where(['corrections', 'policy']);
+  if (!reopened && spec.corrections.policy === 'quarantine') {
+    throw new RecordError(`the order changed after ${changed!.kind} ${changed!.number} was booked, and corrections.policy is quarantine (${where}): this version waits here; correct the books by hand, then dismiss it, or choose credit_note or storno and replay it`);
+  }
+  let takeBack: TakeBack | undefined;
+  if (!current.takenBackBy) {
+    try {
+      takeBack = takeBackFor(new OrderMapper(order, mapping, current.invoice.date, current.revision), current.invoice, booked.documents);
+    } catch (error) {
+      if (error instanceof BooksError) throw new RecordError(`the order changed after invoice ${current.invoice.number} was booked, but it cannot be taken back (corrections.policy in ${where}): ${error.message}`);
+      throw error;
+    }
+  }
+  // A storno rewrites the invoice's period: the new invoice takes the order's date. A credit note
+  // leaves the period as it was: the new invoice is dated like it, the day of the change.
+  const stornoed = takeBack ? takeBack.kind === 'storno' : current.takenBackBy!.kind === 'storno';
+  const next = new OrderMapper(order, mapping, stornoed ? m.date : m.changedOn(m.date), current.revision + 1);
+  const replaced = await mapRevision(next, history, booked.documents);
+  const [customer, ...rest] = replaced.documents;
+  const notes = takeBack
+    ? [
+        `the order changed after invoice ${current.invoice.number} was booked: ${takeBack.kind === 'storno' ? 'storno' : 'credit note'} ${takeBack.document.number} takes it back${takeBack.fallback ? ` (a credit note, because ${takeBack.fallback})` : ''}, invoice ${replaced.invoice!.number} replaces it`,
+      ]
+    : [`invoice ${current.invoice.number} was taken back (${current.takenBackBy!.kind === 'storno' ? 'storno' : 'credit note'} ${current.takenBackBy!.number}); the order is billable again: invoice ${replaced.invoice!.number}`];
+  return { ...replaced, documents: [customer!, ...(takeBack?.documents ?? []), ...rest], notes: [...notes, ...replaced.notes] };
 }
 
 function buildCustomerDocumentSafely(m: OrderMapper): CustomerDocument {

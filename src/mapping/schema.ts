@@ -98,12 +98,17 @@ export const mappingSchema = z.strictObject({
       invoice: template(ORDER_VARS).default('{number}'),
       credit_note: template([...ORDER_VARS, 'refund_id']).default('{number}-C{refund_id}'),
       storno: template(ORDER_VARS).default('{number}-S'),
-      /** The credit note that cancels an invoice whose VAT period is settled (instead of a storno). */
+      /** The credit note that takes back a whole invoice: a cancellation in a settled VAT period, or a correction (instead of a storno). */
       cancellation: template(ORDER_VARS).default('{number}-X'),
+      /**
+       * The documents of a corrected order's later invoices (revision 2, 3, …): {base} is the
+       * number the document would have on the first invoice, {revision} the invoice's revision.
+       */
+      revision: template(['base', 'revision']).default('{base}-R{revision}').describe("number of a document of a corrected order's later invoice: {base} is its number on the first invoice, {revision} the invoice's revision (2, 3, …)"),
       /** Keep only the digits of every number: Run my Accounts builds the QR reference from invnumber. */
       digits_only: z.boolean().default(false),
     })
-    .default({ invoice: '{number}', credit_note: '{number}-C{refund_id}', storno: '{number}-S', cancellation: '{number}-X', digits_only: false }),
+    .default({ invoice: '{number}', credit_note: '{number}-C{refund_id}', storno: '{number}-S', cancellation: '{number}-X', revision: '{base}-R{revision}', digits_only: false }),
   invoice: z.strictObject({
     description: template(ORDER_VARS).default('Order {number}'),
     receivable_account: account,
@@ -197,6 +202,17 @@ export const mappingSchema = z.strictObject({
       vat_settled_until: date.optional(),
     })
     .optional(),
+  corrections: z
+    .strictObject({
+      /**
+       * What an order that changed after its invoice was booked becomes. credit_note: a credit
+       * note takes back the old invoice, then a new invoice; storno: a storno through
+       * cancellations.transfer_account (a credit note once the VAT period is settled), then a new
+       * invoice; quarantine: the new version waits in the quarantine.
+       */
+      policy: z.enum(['credit_note', 'storno', 'quarantine']).default('credit_note').describe('what an order that changed after its invoice was booked becomes: a credit note or a storno taking back the old invoice, then a new invoice; or it waits in the quarantine'),
+    })
+    .default({ policy: 'credit_note' }),
   rounding: z.strictObject({
     account,
     /** The largest difference (minor units) between the shop's total and ours that a rounding line may absorb. */

@@ -2,7 +2,7 @@
  * Number and text templates: `WC-{customer_id}`, `Webshop order {number}`.
  * Only named placeholders, no expressions: numbers must come out the same every time.
  */
-export const TEMPLATE_VARIABLES = ['id', 'number', 'customer_id', 'email', 'year', 'refund_id', 'sku', 'vat_code', 'account'] as const;
+export const TEMPLATE_VARIABLES = ['id', 'number', 'customer_id', 'email', 'year', 'refund_id', 'sku', 'vat_code', 'account', 'base', 'revision'] as const;
 export type TemplateVariable = (typeof TEMPLATE_VARIABLES)[number];
 export type TemplateValues = Partial<Record<TemplateVariable, string>>;
 

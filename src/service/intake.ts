@@ -193,8 +193,11 @@ async function enqueueOrder(trx: Knex, binding: SourceBinding, snapshotId: numbe
   for (const doc of documents) {
     const stored = await storeDocument(trx, doc, snapshotId, doc.kind === 'customer');
     if ('changedFrom' in stored) {
+      // The mapping corrects changed invoices and credit notes with new documents under new keys
+      // (corrections in docs/mapping.md); a stored document is never overwritten. What is left
+      // here is a document that changed on its own: a payment whose invoice did not change.
       throw new RecordError(
-        `the order changed after ${stored.changedFrom} was booked; correction documents (credit note or storno) arrive with issue #8, so this version waits here`,
+        `the order changed after ${stored.changedFrom} was booked, but its invoice and credit notes did not: kontor corrects those, not a ${doc.kind} on its own; book the difference by hand, then dismiss this version (kontor quarantine dismiss)`,
       );
     }
     if (stored.created) created++;
