@@ -17,6 +17,8 @@ import { OperatorError, redriveDead, retryEntry, skipEntry } from './outbox/oper
 import { backlog, listEntries, showEntry } from './outbox/queries.js';
 import { OUTBOX_STATES, type OutboxState } from './outbox/states.js';
 import { listCursors } from './store/cursors.js';
+import { listJobRuns } from './store/job-runs.js';
+import { listSourceLeases } from './store/source-leases.js';
 import { closeQuarantined, getQuarantined, listQuarantine } from './store/quarantine.js';
 import { webhookTotals } from './store/webhook-events.js';
 import { accountBalance, accountStatement, openItemRows, transferGroups, trialBalance } from './targets/journal.js';
@@ -32,6 +34,7 @@ import { checkAgainstChart, inspectMapping, loadMapping, type ChartAccount, type
 import { previewRecords } from './service/preview.js';
 import { ENVELOPES, FileSource, recordsOfText } from './sources/file.js';
 import { Service, syncOnce } from './service/service.js';
+import { describeHolder, SourceLeaseError, withSourceLease } from './service/source-lease.js';
 import { KNOWN_EVENTS } from './service/webhooks.js';
 import { reconcile, reconcileTargetsOf } from './service/reconcile.js';
 import { collectSummary, formatBalances, formatSummary, formatTransfer, money, readTransferBalance } from './service/summary.js';
@@ -208,7 +211,10 @@ export function buildProgram(): Command {
       }
       await withRuntime(cmd, async (rt) => {
         if (!rt.sources.has(opts.source)) throw new UsageError(`unknown source "${opts.source}" (configured: ${[...rt.sources.keys()].join(', ')})`);
-        const intake = await pullSource(rt, opts.source, { window });
+        // Under the source's lease: a `kontor run` (or another backfill) pulling it now makes this one stop here.
+        const pulled = await withSourceLease(rt, opts.source, { purpose: 'backfill' }, (signal) => pullSource(rt, opts.source, { window, signal }));
+        if (!pulled.ran) throw new SourceLeaseError(`${describeHolder(pulled.holder)}: nothing was read; run the backfill again when that pull has ended`);
+        const intake = pulled.value;
         const delivery = await new Deliverer(rt).drain();
         const summary = await collectSummary(rt, [intake], delivery);
         if (opts.json) printJson({ window, ...summary });
@@ -459,6 +465,9 @@ export function buildProgram(): Command {
       await withRuntime(cmd, async (rt) => {
         const status = {
           cursors: await listCursors(rt.db),
+          // The scheduled jobs' last runs (kontor run) and the sources being pulled right now, by any process.
+          jobs: await listJobRuns(rt.db),
+          leases: (await listSourceLeases(rt.db)).filter((l) => l.lease_until > new Date().toISOString()),
           backlog: await backlog(rt.db),
           dead: (await listEntries(rt.db, { state: 'dead' })).map((e) => ({ id: e.id, target: e.target, document: e.doc_key, reason: e.last_error })),
           inDoubt: (await listEntries(rt.db, { state: 'in_doubt' })).map((e) => ({ id: e.id, target: e.target, document: e.doc_key, cause: e.last_error })),
@@ -481,6 +490,12 @@ export function buildProgram(): Command {
         for (const s of rt.config.sources) {
           const c = status.cursors.find((x) => x.source === s.name);
           print(`  ${s.name}: cursor ${c ? `${c.cursor} (saved ${c.updated_at})` : '(none yet)'}`);
+          const l = status.leases.find((x) => x.source === s.name);
+          if (l) print(`    being pulled now by ${l.owner} (${l.purpose}) since ${l.taken_at}`);
+        }
+        if (status.jobs.length > 0) print('jobs (last run):');
+        for (const j of status.jobs) {
+          print(`  ${j.job}: ${j.started_at ? `${j.outcome ?? '?'}, started ${j.started_at}${j.finished_at ? `, ended ${j.finished_at}` : ''}${j.detail ? `: ${j.detail}` : ''}` : 'never run'}`);
         }
         print('outbox:');
         if (status.backlog.length === 0) print('  empty');

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knex from 'knex';
+import { vi } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -134,4 +135,30 @@ export function captureStream(): { stream: Writable; text: () => string } {
     },
   });
   return { stream, text: () => text };
+}
+
+/**
+ * Make a runtime's source `name` wait at the start of each pull until `open()` is called; `pulls`
+ * counts the pulls begun. For tests of what overlaps what (scheduled jobs, source leases).
+ */
+export function gateSource(rt: import('../src/service/runtime.js').Runtime, name = 'samples') {
+  const binding = rt.sources.get(name)!;
+  const inner = binding.adapter;
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const pulls = vi.fn();
+  const adapter: import('../src/sources/types.js').SourceAdapter = {
+    name: inner.name,
+    type: inner.type,
+    describe: () => inner.describe(),
+    fetch: (id) => inner.fetch(id),
+    parse: (record) => inner.parse(record),
+    async *pull(options) {
+      pulls();
+      await gate;
+      yield* inner.pull(options);
+    },
+  };
+  rt.sources.set(name, { ...binding, adapter });
+  return { pulls, open: () => open() };
 }

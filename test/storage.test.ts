@@ -7,19 +7,33 @@ import { openDatabase } from '../src/db/connect.js';
 import { migrateLatest, migrateRollbackAll, pendingMigrations } from '../src/db/migrate.js';
 import { DIALECTS, freshDatabase, HAS_POSTGRES } from './helpers.js';
 
-const TABLES = ['source_cursors', 'source_snapshots', 'documents', 'outbox_entries', 'outbox_events', 'quarantine', 'journal_entries', 'journal_lines', 'webhook_events', 'target_failures'];
+const TABLES = ['source_cursors', 'source_snapshots', 'documents', 'outbox_entries', 'outbox_events', 'quarantine', 'journal_entries', 'journal_lines', 'webhook_events', 'target_failures', 'locks', 'source_leases', 'job_runs'];
 
 describe.each(DIALECTS)('migrations on %s', (dialect) => {
   it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('run up, are idempotent, and roll back', async () => {
     const { db, drop } = await freshDatabase(dialect);
     try {
       expect(await pendingMigrations(db)).toContain('0001_initial.js');
-      expect((await migrateLatest(db)).applied).toEqual(['0001_initial.js', '0002_books.js', '0003_webhook_events.js', '0004_target_failures.js', '0005_call_slots.js']);
+      expect((await migrateLatest(db)).applied).toEqual(['0001_initial.js', '0002_books.js', '0003_webhook_events.js', '0004_target_failures.js', '0005_call_slots.js', '0006_leases_and_job_runs.js']);
       expect((await migrateLatest(db)).applied).toEqual([]);
       expect(await pendingMigrations(db)).toEqual([]);
       for (const table of TABLES) expect(await db.schema.hasTable(table), table).toBe(true);
       await migrateRollbackAll(db);
       for (const table of TABLES) expect(await db.schema.hasTable(table), table).toBe(false);
+    } finally {
+      await drop();
+    }
+  });
+});
+
+describe('migrations of several processes at once', () => {
+  it.skipIf(!HAS_POSTGRES)('three connections migrating one empty PostgreSQL schema together all succeed, each migration applied once', async () => {
+    const { db, drop, open } = await freshDatabase('postgres');
+    try {
+      const results = await Promise.all([db, open(), open()].map((conn) => migrateLatest(conn)));
+      const applied = results.flatMap((r) => r.applied).sort();
+      expect(applied).toEqual(['0001_initial.js', '0002_books.js', '0003_webhook_events.js', '0004_target_failures.js', '0005_call_slots.js', '0006_leases_and_job_runs.js']);
+      expect(await pendingMigrations(db)).toEqual([]);
     } finally {
       await drop();
     }

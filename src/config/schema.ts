@@ -109,6 +109,8 @@ const targetCommon = {
   transfer_account: accountNumber.default('1090'),
   /** PostFinance-style keys live at most two years; a longer `expires` earns a warning. */
   max_credential_validity_days: numeric(z.number().int().positive()).default(730),
+  /** The most deliveries to this target one kontor process runs at once (entries of one order always one after another). */
+  concurrency: numeric(z.number().int().min(1).max(16)).default(1),
 };
 
 const { base_url: _remoteOnly, ...journalCommon } = targetCommon;
@@ -134,6 +136,8 @@ const runMyAccountsTarget = z.strictObject({
   part_accounts: z.enum(['omit', 'send']).default('omit'),
   /** Article variant: the part (VAT-free, on the rounding account) that rounding lines are sent as; without it a document with a rounding line is refused. */
   rounding_part: z.string().min(1).max(64).optional(),
+  /** The most requests kontor sends to Run my Accounts per second (a token bucket with a burst of this many, rounded down). */
+  requests_per_second: numeric(z.number().positive().max(200)).default(5),
 });
 
 const billectaTarget = z.strictObject({
@@ -269,6 +273,12 @@ const service = z.strictObject({
   shutdown_grace_seconds: numeric(z.number().positive().max(300)).default(10),
   delivery_interval_seconds: numeric(z.number().positive()).default(2),
   credential_warning_days: numeric(z.number().int().nonnegative()).default(30),
+  /** Attempts per outbox entry: a transient failure or an unknown outcome on the last one makes it dead. */
+  delivery_max_attempts: numeric(z.number().int().min(1).max(100)).default(10),
+  /** Hours an entry may keep failing (from its first failed attempt) before the next failure makes it dead. */
+  delivery_max_age_hours: numeric(z.number().positive().max(8760)).default(24),
+  /** How long a source lease lasts without renewal: a process that died holding one blocks the source this long. */
+  source_lease_seconds: numeric(z.number().int().min(5).max(3600)).default(60),
 });
 
 /**
@@ -315,6 +325,9 @@ export const configSchema = z
       shutdown_grace_seconds: 10,
       delivery_interval_seconds: 2,
       credential_warning_days: 30,
+      delivery_max_attempts: 10,
+      delivery_max_age_hours: 24,
+      source_lease_seconds: 60,
     }),
     sources: z.record(name, source).refine((s) => Object.keys(s).length > 0, 'configure at least one source'),
     targets: z.record(name, target).refine((t) => Object.keys(t).length > 0, 'configure at least one target'),

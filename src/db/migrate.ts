@@ -36,9 +36,33 @@ export interface MigrationResult {
   applied: string[];
 }
 
-export async function migrateLatest(db: Db): Promise<MigrationResult> {
-  const [, applied] = (await db.migrate.latest(migrationConfig())) as [number, string[]];
-  return { applied };
+/**
+ * What knex throws when another process migrates the same database at the same moment: both
+ * saw no migrations table and created it (PostgreSQL: a duplicate type name; SQLite: the table
+ * exists, or the database is busy), or the other holds knex's migration lock.
+ */
+const CONCURRENT_MIGRATION = /already exists|duplicate key value|pg_type_typname_nsp_index|Migration table is already locked|SQLITE_BUSY/i;
+
+/**
+ * Apply every pending migration. Several kontor processes starting together on one empty
+ * database (three instances on PostgreSQL, a `run` and a `backfill`) race to create knex's
+ * bookkeeping tables; the loser waits and tries again, and then finds the work done or takes
+ * its turn under knex's lock.
+ */
+export async function migrateLatest(db: Db, options: { attempts?: number; sleep?: (ms: number) => Promise<void> } = {}): Promise<MigrationResult> {
+  const attempts = options.attempts ?? 100;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const applied: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const [, names] = (await db.migrate.latest(migrationConfig())) as [number, string[]];
+      applied.push(...names);
+      return { applied };
+    } catch (error) {
+      if (attempt >= attempts || !CONCURRENT_MIGRATION.test(error instanceof Error ? error.message : String(error))) throw error;
+      await sleep(50 + Math.floor(Math.random() * 200));
+    }
+  }
 }
 
 export async function pendingMigrations(db: Db): Promise<string[]> {

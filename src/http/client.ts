@@ -18,7 +18,9 @@
  * - HTTPS only, except to loopback (emulators, local tests).
  * - Retries 429, 5xx and network failures of idempotent requests with exponential backoff and
  *   full jitter, honouring `Retry-After` (seconds or an HTTP date), up to `retries` times.
- * - A token bucket limits the request rate per client (one client per source or target).
+ * - A token bucket limits the request rate per client (one client per source or target). It
+ *   adapts: each 429 halves the rate (to a floor), successes win it back step by step (AIMD).
+ *   A Retry-After is still honoured on top of it.
  * - Credentials never leave in a message: every URL, header and error text passes the redactor.
  */
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
@@ -47,10 +49,18 @@ export interface HttpResponse {
 }
 
 export interface RateLimit {
-  /** Requests per second on average. */
+  /** Requests per second on average, at most: the rate the client starts at and returns to. */
   perSecond: number;
-  /** How many may go at once after a quiet spell. */
+  /** How many may go at once after a quiet spell (at the full rate; less while slowed down). */
   burst: number;
+  /**
+   * Adapt to the server (default true): each 429 halves the rate, down to `minPerSecond`, and
+   * each success adds `perSecond / 20` back, up to `perSecond` (additive increase,
+   * multiplicative decrease). False: always `perSecond`.
+   */
+  adaptive?: boolean;
+  /** The floor of the adaptive rate. Default `perSecond / 16`. */
+  minPerSecond?: number;
 }
 
 export interface HttpClientOptions {
@@ -180,9 +190,20 @@ export function retryAfterMs(value: string | undefined, now = Date.now()): numbe
   return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
+/**
+ * A token bucket whose rate adapts to the server (AIMD, as TCP does with its window): a 429
+ * halves the rate, down to a floor, and empties the bucket, so the next request waits for a
+ * token at the new rate; each success adds a twentieth of the configured rate back, so the
+ * client finds its way up again over some twenty requests, never above the configured rate.
+ * The burst shrinks with the rate.
+ */
 class TokenBucket {
   private tokens: number;
   private last: number;
+  /** Requests per second now. */
+  rate: number;
+  private readonly floor: number;
+  private readonly step: number;
   constructor(
     private readonly limit: RateLimit,
     private readonly sleep: (ms: number) => Promise<void>,
@@ -190,18 +211,40 @@ class TokenBucket {
   ) {
     this.tokens = limit.burst;
     this.last = now();
+    this.rate = limit.perSecond;
+    this.floor = Math.min(limit.perSecond, limit.minPerSecond ?? limit.perSecond / 16);
+    this.step = limit.perSecond / 20;
+  }
+  private get burst(): number {
+    return Math.max(1, (this.limit.burst * this.rate) / this.limit.perSecond);
+  }
+  private refill(): void {
+    const now = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
   }
   async take(): Promise<void> {
     for (;;) {
-      const now = this.now();
-      this.tokens = Math.min(this.limit.burst, this.tokens + ((now - this.last) / 1000) * this.limit.perSecond);
-      this.last = now;
+      this.refill();
       if (this.tokens >= 1) {
         this.tokens -= 1;
         return;
       }
-      await this.sleep(Math.ceil(((1 - this.tokens) / this.limit.perSecond) * 1000));
+      await this.sleep(Math.ceil(((1 - this.tokens) / this.rate) * 1000));
     }
+  }
+  /** The server said 429: slow down. */
+  throttled(): void {
+    if (this.limit.adaptive === false) return;
+    this.refill();
+    this.rate = Math.max(this.floor, this.rate / 2);
+    this.tokens = 0;
+  }
+  /** An answer below 400: speed up a little, up to the configured rate. */
+  succeeded(): void {
+    if (this.limit.adaptive === false || this.rate >= this.limit.perSecond) return;
+    this.refill();
+    this.rate = Math.min(this.limit.perSecond, this.rate + this.step);
   }
 }
 
@@ -259,6 +302,11 @@ export class HttpClient {
     return retryAfter === null ? jittered : Math.min(Math.max(retryAfter, jittered), Math.max(this.maxDelayMs, retryAfter));
   }
 
+  /** The requests per second the rate limit allows now (below the configured rate after 429s), or null without one. */
+  get rate(): number | null {
+    return this.bucket?.rate ?? null;
+  }
+
   async request(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url);
     // A credential sent as a query parameter is redacted wherever the server echoes it (body, error).
@@ -290,7 +338,9 @@ export class HttpClient {
         await this.gate?.leave(ticket, res);
         const { text } = res;
         const resHeaders = res.headers;
+        if (res.status === 429) this.bucket?.throttled();
         if (res.status < 400) {
+          this.bucket?.succeeded();
           return {
             status: res.status,
             headers: resHeaders,

@@ -46,3 +46,15 @@ export async function claimEntries(db: Knex, options: ClaimOptions): Promise<Out
     return entries;
   });
 }
+
+/**
+ * Extend the lease of one claimed entry: just before its delivery starts, and while it runs.
+ * A batch is claimed at once, so a slow target can outlast the lease of its later entries; once
+ * the lease has run out another instance may reap the entry, and deliver it. False when this
+ * owner no longer holds the entry: it must not be sent then. The single guarded UPDATE and the
+ * reaper's never both win.
+ */
+export async function renewLease(db: Knex, entry: Pick<OutboxEntry, 'id' | 'lease_owner'>, leaseMs: number): Promise<boolean> {
+  const changed = await db('outbox_entries').where({ id: entry.id, state: 'leased', lease_owner: entry.lease_owner }).update({ lease_until: isoAfter(leaseMs) });
+  return changed > 0;
+}

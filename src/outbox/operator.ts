@@ -47,7 +47,8 @@ export async function redriveDead(db: Knex, target?: string): Promise<number[]> 
     if (target) q.andWhere({ target });
     const ids = ((await q.select('id')) as { id: number }[]).map((r) => Number(r.id));
     if (ids.length === 0) return [];
-    await trx('outbox_entries').whereIn('id', ids).update({ state: 'pending', attempts: 0, available_at: nowIso(), updated_at: nowIso() });
+    // A fresh start: attempts and the age of its failures both count from zero again.
+    await trx('outbox_entries').whereIn('id', ids).update({ state: 'pending', attempts: 0, failing_since: null, available_at: nowIso(), updated_at: nowIso() });
     await recordTransition(trx, ids, 'dead', 'pending', 'operator: redrive');
     return ids;
   });

@@ -25,19 +25,25 @@ async function settle(
 }
 
 export function markDelivered(db: Knex, entry: OutboxEntry, externalId: string, cause = 'delivered'): Promise<boolean> {
-  return settle(db, entry, 'delivered', cause, { external_id: externalId, verify_first: false, last_error: null });
+  return settle(db, entry, 'delivered', cause, { external_id: externalId, verify_first: false, last_error: null, failing_since: null });
+}
+
+/** A failed attempt starts the age clock of the retries (`failing_since`), unless it runs already. */
+function failingSince(db: Knex) {
+  return db.raw('COALESCE(failing_since, ?)', [nowIso()]);
 }
 
 export function markRetry(db: Knex, entry: OutboxEntry, error: string, delayMs: number): Promise<boolean> {
   return settle(db, entry, 'retry', `retry in ${Math.round(delayMs / 1000)} s: ${error}`, {
     last_error: error,
     available_at: isoAfter(delayMs),
+    failing_since: failingSince(db),
   });
 }
 
 /** Due again after `delayMs`, so a target that keeps failing is not hammered with lookups. */
 export function markInDoubt(db: Knex, entry: OutboxEntry, cause: string, delayMs: number): Promise<boolean> {
-  return settle(db, entry, 'in_doubt', cause, { verify_first: true, last_error: cause, available_at: isoAfter(delayMs) });
+  return settle(db, entry, 'in_doubt', cause, { verify_first: true, last_error: cause, available_at: isoAfter(delayMs), failing_since: failingSince(db) });
 }
 
 /**
@@ -52,6 +58,15 @@ export function markReleased(db: Knex, entry: OutboxEntry, cause = 'released uns
 
 export function markDead(db: Knex, entry: OutboxEntry, reason: string): Promise<boolean> {
   return settle(db, entry, 'dead', reason, { last_error: reason });
+}
+
+/**
+ * How long the entry has been failing (since its first failed attempt after it was enqueued,
+ * delivered or redriven), in ms; 0 when its last attempt was its first or did not fail.
+ */
+export function failingForMs(entry: OutboxEntry, now = Date.now()): number {
+  if (!entry.failing_since) return 0;
+  return Math.max(0, now - Date.parse(entry.failing_since));
 }
 
 /**

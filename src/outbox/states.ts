@@ -29,6 +29,8 @@ export interface OutboxEntry {
   lease_until: string | null;
   external_id: string | null;
   last_error: string | null;
+  /** When its current streak of failed attempts began (migration 0006); null when not failing. */
+  failing_since?: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -12,11 +12,11 @@
 import { randomUUID } from 'node:crypto';
 import { BooksError, numberOf } from '../books/index.js';
 import { errorMessage, PermanentError, RetriableError, stopsTarget } from '../errors.js';
-import { claimEntries } from '../outbox/claim.js';
+import { claimEntries, renewLease } from '../outbox/claim.js';
 import { brokenGroups, describeBrokenGroup } from '../outbox/groups.js';
 import { loadDocument } from '../outbox/enqueue.js';
 import { reapExpiredLeases } from '../outbox/reap.js';
-import { backoffMs, markDead, markDelivered, markInDoubt, markReleased, markRetry } from '../outbox/settle.js';
+import { backoffMs, failingForMs, markDead, markDelivered, markInDoubt, markReleased, markRetry } from '../outbox/settle.js';
 import type { OutboxEntry } from '../outbox/states.js';
 import type { Runtime } from './runtime.js';
 import { money } from './summary.js';
@@ -37,7 +37,12 @@ export function emptyDeliveryStats(): DeliveryStats {
 export interface DelivererOptions {
   batchSize?: number;
   leaseMs?: number;
+  /** Default `service.delivery_max_attempts`. */
   maxAttempts?: number;
+  /** How long an entry may keep failing before a failure makes it dead. Default `service.delivery_max_age_hours`. */
+  maxAgeMs?: number;
+  /** Deliveries at once per target, for every target. Default each target's `concurrency`. */
+  concurrency?: number;
 }
 
 export class Deliverer {
@@ -50,6 +55,8 @@ export class Deliverer {
   private readonly batchSize: number;
   private readonly leaseMs: number;
   private readonly maxAttempts: number;
+  private readonly maxAgeMs: number;
+  private readonly concurrency: number | undefined;
   /** Targets stopped by a credential error (name → reason): nothing more is claimed for them. */
   private readonly stoppedTargets = new Map<string, string>();
 
@@ -59,7 +66,10 @@ export class Deliverer {
   ) {
     this.batchSize = options.batchSize ?? 20;
     this.leaseMs = options.leaseMs ?? 120_000;
-    this.maxAttempts = options.maxAttempts ?? 10;
+    const service = rt.config.raw.service;
+    this.maxAttempts = options.maxAttempts ?? service.delivery_max_attempts;
+    this.maxAgeMs = options.maxAgeMs ?? service.delivery_max_age_hours * 3_600_000;
+    this.concurrency = options.concurrency;
   }
 
   /** Stop claiming new work; entries already claimed finish. */
@@ -68,24 +78,25 @@ export class Deliverer {
   }
 
   /**
-   * Wait for in-flight deliveries up to `graceMs`. What is still in flight then may have
-   * reached the target and becomes in-doubt; claimed entries never started go back as they were.
+   * Wait for in-flight deliveries up to `graceMs`. Claimed entries never started go back as
+   * they were. Whatever this deliverer still holds a lease on after that (a delivery still in
+   * flight, or a batch whose claim was on its way) may have reached the target and becomes
+   * in-doubt, to be looked up before anything is sent again. Call stop() first.
    * Answers how many entries were left in doubt.
    */
   async settle(graceMs: number): Promise<number> {
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      Promise.allSettled([...this.inFlight.values()]).then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), graceMs);
+    await Promise.race([
+      Promise.allSettled([...this.inFlight.values()]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
       }),
     ]);
     clearTimeout(timer);
     for (const [id, entry] of this.claimed) {
       if (!this.inFlight.has(id)) await markReleased(this.rt.db, entry);
     }
-    if (!timedOut) return 0;
-    const released = await reapExpiredLeases(this.rt.db, { owner: this.owner, all: true, ids: [...this.inFlight.keys()] });
+    const released = await reapExpiredLeases(this.rt.db, { owner: this.owner, all: true });
     if (released.length > 0) this.rt.logger.warn(`shutdown: ${released.length} deliveries still in flight were marked in-doubt`);
     return released.length;
   }
@@ -96,40 +107,86 @@ export class Deliverer {
     const reaped = await reapExpiredLeases(this.rt.db);
     if (reaped.length > 0) this.rt.logger.warn(`${reaped.length} expired leases are now in-doubt and will be looked up before resending`);
     const names = target ? [target] : [...this.rt.targets.keys()];
+    // Each target on its own: a slow or failing target does not hold the others up.
+    await Promise.all(names.map((name) => this.drainTarget(name, stats)));
     for (const name of names) {
-      while (!this.stopping && !this.stoppedTargets.has(name)) {
-        const entries = await claimEntries(this.rt.db, { target: name, owner: this.owner, limit: this.batchSize, leaseMs: this.leaseMs });
-        if (entries.length === 0) break;
-        for (const entry of entries) this.claimed.set(entry.id, entry);
-        for (const entry of entries) {
-          if (this.stopping || this.stoppedTargets.has(name)) break;
-          const work = this.deliverOne(entry, stats);
-          this.inFlight.set(entry.id, work);
-          try {
-            await work;
-          } finally {
-            this.inFlight.delete(entry.id);
-            this.claimed.delete(entry.id);
-          }
-        }
-        const held = this.stoppedTargets.get(name);
-        for (const unstarted of entries.filter((e) => this.claimed.has(e.id))) {
-          if (held === undefined) await markReleased(this.rt.db, unstarted);
-          else await markReleased(this.rt.db, unstarted, `not sent: target ${name} is stopped: ${held}`, held);
-          this.claimed.delete(unstarted.id);
-        }
-      }
       const reason = this.stoppedTargets.get(name);
       if (reason !== undefined) (stats.stopped ??= {})[name] = reason;
     }
     return stats;
   }
 
+  /** The most deliveries to `target` at once: its `concurrency` (default 1). */
+  concurrencyOf(target: string): number {
+    return this.concurrency ?? this.rt.config.targets.find((t) => t.name === target)?.config.concurrency ?? 1;
+  }
+
+  /**
+   * Claim and deliver one target's ready entries, batch by batch, up to its concurrency at once.
+   * Entries of one order (one document subject) go one after another, in claim order, so that,
+   * say, two payments of one invoice never race each other; different orders go side by side.
+   */
+  private async drainTarget(name: string, stats: DeliveryStats): Promise<void> {
+    const limit = this.concurrencyOf(name);
+    while (!this.stopping && !this.stoppedTargets.has(name)) {
+      const entries = await claimEntries(this.rt.db, { target: name, owner: this.owner, limit: this.batchSize, leaseMs: this.leaseMs });
+      if (entries.length === 0) break;
+      for (const entry of entries) this.claimed.set(entry.id, entry);
+      const lanes = new Map<string, OutboxEntry[]>();
+      for (const entry of entries) {
+        const lane = limit > 1 ? laneOf(entry) : String(entry.id);
+        lanes.set(lane, [...(lanes.get(lane) ?? []), entry]);
+      }
+      const queue = [...lanes.values()];
+      const worker = async () => {
+        for (let lane = queue.shift(); lane; lane = queue.shift()) {
+          for (const entry of lane) {
+            if (this.stopping || this.stoppedTargets.has(name)) return;
+            const work = this.deliverOne(entry, stats);
+            this.inFlight.set(entry.id, work);
+            try {
+              await work;
+            } finally {
+              this.inFlight.delete(entry.id);
+              this.claimed.delete(entry.id);
+            }
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, worker));
+      const held = this.stoppedTargets.get(name);
+      for (const unstarted of entries.filter((e) => this.claimed.has(e.id))) {
+        if (held === undefined) await markReleased(this.rt.db, unstarted);
+        else await markReleased(this.rt.db, unstarted, `not sent: target ${name} is stopped: ${held}`, held);
+        this.claimed.delete(unstarted.id);
+      }
+    }
+  }
+
   private environmentOf(target: string): string {
     return this.rt.config.targets.find((t) => t.name === target)?.environment ?? 'current';
   }
 
+  /**
+   * One claimed entry, if this deliverer still holds it: its lease is renewed before the attempt
+   * and kept alive while it runs. An entry whose lease ran out meanwhile (the batch took longer
+   * than the lease) may have been reaped and delivered by another instance: it is left alone.
+   */
   private async deliverOne(entry: OutboxEntry, stats: DeliveryStats): Promise<void> {
+    if (!(await renewLease(this.rt.db, entry, this.leaseMs))) {
+      this.rt.logger.warn(`outbox entry ${entry.id}: its lease ran out before its turn and another instance took it over; not sent from here`, { target: entry.target, outbox: entry.id });
+      return;
+    }
+    const heartbeat = setInterval(() => void renewLease(this.rt.db, entry, this.leaseMs).catch(() => undefined), Math.max(250, Math.floor(this.leaseMs / 3)));
+    heartbeat.unref();
+    try {
+      await this.attempt(entry, stats);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async attempt(entry: OutboxEntry, stats: DeliveryStats): Promise<void> {
     const { db, logger } = this.rt;
     const target = this.rt.targets.get(entry.target);
     const log = logger.child({ target: entry.target, outbox: entry.id });
@@ -168,6 +225,9 @@ export class Deliverer {
         }
       };
       const exhausted = entry.attempts >= this.maxAttempts;
+      // Bounded by age too: an entry failing for longer than delivery_max_age_hours goes dead.
+      const failingFor = failingForMs(entry);
+      const tooOld = failingFor >= this.maxAgeMs ? `gave up after failing for ${hours(failingFor)} h (more than service.delivery_max_age_hours: ${hours(this.maxAgeMs)})` : null;
       if (stopsTarget(error)) {
         // Not this document's fault, and no attempt of any entry can succeed: keep it, stop the target.
         await markReleased(db, entry, `not sent: the target refused kontor's credentials: ${message}`, message);
@@ -186,11 +246,13 @@ export class Deliverer {
         await giveUp(message);
       } else if (error instanceof RetriableError) {
         if (exhausted) return giveUp(`gave up after ${entry.attempts} attempts: ${message}`);
+        if (tooOld) return giveUp(`${tooOld}: ${message}`);
         await markRetry(db, entry, message, backoffMs(entry.attempts));
         stats.retrying++;
         log.warn(`${what}: will retry: ${message}`);
       } else {
         if (exhausted) return giveUp(`gave up after ${entry.attempts} attempts with unknown outcome: ${message}; check the target before retrying`);
+        if (tooOld) return giveUp(`${tooOld} with unknown outcome: ${message}; check the target before retrying`);
         // The target may or may not have it: look it up before sending again.
         await markInDoubt(db, entry, `outcome unknown: ${message}`, backoffMs(entry.attempts));
         stats.inDoubt++;
@@ -198,4 +260,14 @@ export class Deliverer {
       }
     }
   }
+}
+
+/** The lane of an entry: its target and document subject (`target:source/subject`), the key without kind and revision. */
+function laneOf(entry: OutboxEntry): string {
+  return entry.entry_key.split('/').slice(0, -2).join('/');
+}
+
+/** Milliseconds as hours, one decimal. */
+function hours(ms: number): number {
+  return Math.round(ms / 360_000) / 10;
 }

@@ -133,7 +133,7 @@ function rmaLog(log: Logger): RmaLog {
 
 /**
  * The REST client of a runmyaccounts target as configured (base URL, mandant, the key of its
- * environment, auth, format, API version). ConfigError without a key.
+ * environment, auth, format, API version, request rate). ConfigError without a key.
  */
 export function createRmaClient(target: ResolvedTarget, options: { log?: RmaLog; http?: RunMyAccountsClientOptions['http'] } = {}): RunMyAccountsClient {
   assertDeliverable(target);
@@ -147,7 +147,7 @@ export function createRmaClient(target: ResolvedTarget, options: { log?: RmaLog;
     apiVersion: c.api_version,
     auth: c.auth,
     format: c.format,
-    ...(options.http ? { http: options.http } : {}),
+    http: { rateLimit: { perSecond: c.requests_per_second, burst: Math.max(1, Math.floor(c.requests_per_second)) }, ...options.http },
     ...(options.log ? { log: options.log } : {}),
   });
 }
