@@ -1,8 +1,8 @@
 /**
  * What the loopback emulators of targets (runmyaccounts/emulator.ts, billecta/emulator.ts) share:
- * the faults they inject (latency, 500s, 429 bursts, connections dropped or failed after the
- * commit), their checking, the `/_control/faults` resource, reading a body, and listening on and
- * closing a node:http server.
+ * the faults they inject (latency, 500s, 429 bursts, connections dropped, stalled or failed after
+ * the commit), their checking, the `/_control/faults` resource, a request-rate meter that
+ * enforces a limit (RateMeter), reading a body, and listening on and closing a node:http server.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,10 +20,18 @@ export interface EmulatorFaults {
   dropAfterCommit?: number;
   /** The next N successful writes are committed, then answered 500 (an in-doubt send). */
   failAfterCommit?: number;
+  /**
+   * The next N successful writes are committed, then their answer is held back for `stallMs`
+   * and the connection destroyed without one: a timeout after the commit, as a client with a
+   * shorter read timeout sees it (a longer one sees the reset when the stall ends).
+   */
+  stallAfterCommit?: number;
+  /** How long a `stallAfterCommit` write hangs before its connection is destroyed, in ms (default 2000). */
+  stallMs?: number;
 }
 
 /** The fault injected into a request, if one was. */
-export type EmulatorFaultKind = 'latency' | 'error' | 'throttle' | 'drop' | 'fail-after-commit';
+export type EmulatorFaultKind = 'latency' | 'error' | 'throttle' | 'drop' | 'fail-after-commit' | 'stall' | 'rate-limit';
 
 /** How often each fault was injected. */
 export interface EmulatorFaultStats {
@@ -32,10 +40,11 @@ export interface EmulatorFaultStats {
   throttled: number;
   dropped: number;
   failedAfterCommit: number;
+  stalled: number;
 }
 
 export function freshFaultStats(): EmulatorFaultStats {
-  return { delayed: 0, failed: 0, throttled: 0, dropped: 0, failedAfterCommit: 0 };
+  return { delayed: 0, failed: 0, throttled: 0, dropped: 0, failedAfterCommit: 0, stalled: 0 };
 }
 
 /** An answer other than success: status and the API's error message. */
@@ -51,7 +60,7 @@ export class Refusal extends Error {
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-const FAULT_KEYS = ['latencyMs', 'errorRate', 'throttle', 'retryAfterSeconds', 'dropAfterCommit', 'failAfterCommit'] as const;
+const FAULT_KEYS = ['latencyMs', 'errorRate', 'throttle', 'retryAfterSeconds', 'dropAfterCommit', 'failAfterCommit', 'stallAfterCommit', 'stallMs'] as const;
 
 /** Faults checked and copied: counts and milliseconds non-negative integers, the error rate a share 0…1. */
 export function checkEmulatorFaults(value: unknown): EmulatorFaults {
@@ -111,9 +120,19 @@ export async function requestFaults(target: FaultTarget, beforeErrorRate?: () =>
 
 /**
  * The faults after a committed write: `dropAfterCommit` finishes the request as `dropped` and
- * destroys its connection (answers true: nothing more to send); `failAfterCommit` refuses with 500.
+ * destroys its connection (answers true: nothing more to send); `stallAfterCommit` does the same
+ * after `stallMs`; `failAfterCommit` refuses with 500.
  */
 export function commitFaults(faults: EmulatorFaults, target: Pick<FaultTarget, 'record' | 'stats'>, req: IncomingMessage, finish: (status: 'dropped') => void): boolean {
+  if (faults.stallAfterCommit) {
+    faults.stallAfterCommit--;
+    target.record.fault = 'stall';
+    target.stats().stalled++;
+    finish('dropped');
+    const socket = req.socket;
+    setTimeout(() => socket.destroy(), faults.stallMs ?? 2000).unref();
+    return true;
+  }
   if (faults.dropAfterCommit) {
     faults.dropAfterCommit--;
     target.record.fault = 'drop';
@@ -129,6 +148,99 @@ export function commitFaults(faults: EmulatorFaults, target: Pick<FaultTarget, '
     throw new Refusal(500, 'Internal server error (emulated, after the commit)');
   }
   return false;
+}
+
+/** A request-rate limit: at most `requests` requests within any `windowMs` (default 1000 ms). */
+export interface RateLimit {
+  requests: number;
+  windowMs?: number;
+}
+
+/** What a RateMeter saw. */
+export interface RateStats {
+  /** The limit enforced (null: only measured). */
+  limit: number | null;
+  windowMs: number;
+  /** The most requests that arrived within any window (a sliding window ending at an arrival). */
+  maxInWindow: number;
+  /** Requests refused with 429 because the window already held `limit` (the client's violations). */
+  refused: number;
+}
+
+export function checkRateLimit(value: unknown): RateLimit | null {
+  if (value === undefined || value === null) return null;
+  if (!isObject(value)) throw new RangeError('rateLimit must be an object { requests, windowMs? }');
+  const { requests, windowMs } = value as { requests?: unknown; windowMs?: unknown };
+  if (typeof requests !== 'number' || !Number.isSafeInteger(requests) || requests < 1) throw new RangeError(`rateLimit.requests must be a whole number of at least 1, not ${JSON.stringify(requests)}`);
+  if (windowMs !== undefined && (typeof windowMs !== 'number' || !Number.isSafeInteger(windowMs) || windowMs < 1)) throw new RangeError(`rateLimit.windowMs must be a whole number of milliseconds, not ${JSON.stringify(windowMs)}`);
+  return { requests, ...(windowMs !== undefined ? { windowMs } : {}) };
+}
+
+/**
+ * Counts the arrivals of API requests in a sliding window and, with a limit, refuses the ones
+ * that find the window full (429, told apart from the `throttle` fault: these are the client's
+ * violations). Every arrival counts, refused or not, so `maxInWindow` is the client's own peak.
+ * Without a limit it only measures, over `windowMs` (default 1000).
+ */
+export class RateMeter {
+  private readonly arrivals: number[] = [];
+  private head = 0;
+  private limitValue: RateLimit | null;
+  stats: RateStats;
+
+  constructor(
+    limit: RateLimit | null = null,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.limitValue = checkRateLimit(limit);
+    this.stats = RateMeter.freshStats(this.limitValue);
+  }
+
+  static freshStats(limit: RateLimit | null): RateStats {
+    return { limit: limit?.requests ?? null, windowMs: limit?.windowMs ?? 1000, maxInWindow: 0, refused: 0 };
+  }
+
+  get limit(): RateLimit | null {
+    return this.limitValue ? { ...this.limitValue } : null;
+  }
+
+  /** Replace the limit (null: measure only); the window and the figures start afresh. */
+  set limit(value: RateLimit | null) {
+    this.limitValue = checkRateLimit(value);
+    this.reset();
+  }
+
+  reset(): void {
+    this.arrivals.length = 0;
+    this.head = 0;
+    this.stats = RateMeter.freshStats(this.limitValue);
+  }
+
+  /** Count one arrival; answers the seconds to wait when it is over the limit, else null. */
+  arrive(): number | null {
+    const now = this.now();
+    const windowMs = this.stats.windowMs;
+    while (this.head < this.arrivals.length && this.arrivals[this.head]! <= now - windowMs) this.head++;
+    if (this.head > 4096) {
+      this.arrivals.splice(0, this.head);
+      this.head = 0;
+    }
+    this.arrivals.push(now);
+    const inWindow = this.arrivals.length - this.head;
+    this.stats.maxInWindow = Math.max(this.stats.maxInWindow, inWindow);
+    if (this.limitValue === null || inWindow <= this.limitValue.requests) return null;
+    this.stats.refused++;
+    return Math.max(1, Math.ceil((this.arrivals[this.head]! + windowMs - now) / 1000));
+  }
+}
+
+/** A 429 for a request over the meter's limit, recorded as `rate-limit`; nothing when within it. */
+export function rateLimitRefusal(meter: RateMeter, record: { fault: EmulatorFaultKind | null }): void {
+  const wait = meter.arrive();
+  if (wait === null) return;
+  record.fault = 'rate-limit';
+  const limit = meter.limit!;
+  throw new Refusal(429, `Rate limit exceeded: more than ${limit.requests} requests within ${limit.windowMs ?? 1000} ms (emulated)`, { 'retry-after': String(wait) });
 }
 
 /** A control reply: `value` as indented JSON with `contentType`, or no body when undefined. */

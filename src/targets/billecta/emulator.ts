@@ -37,7 +37,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { currencyExponent, divRound, formatDecimal, isCalendarDate, isKnownCurrency, minor, parseDecimal, sum, vatFromGross, vatFromNet, vatRate, type Minor } from '../../books/index.js';
-import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, type EmulatorFaultStats, type EmulatorFaults } from '../emulator-kit.js';
+import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, type EmulatorFaultKind, type EmulatorFaultStats, type EmulatorFaults } from '../emulator-kit.js';
 
 // ── options and views ────────────────────────────────────────────────────────────────────
 
@@ -250,7 +250,7 @@ export interface BillectaRequestRecord {
   body: unknown;
   /** The status answered; `dropped` when the connection was destroyed instead. */
   status: number | 'dropped';
-  fault: 'latency' | 'error' | 'throttle' | 'drop' | 'fail-after-commit' | null;
+  fault: EmulatorFaultKind | null;
   /** The error message answered, if any. */
   error: string | null;
   durationMs: number;

@@ -18,6 +18,10 @@
  * - Errors: 400/403/404 with `{ "error": "…" }` (spaced as RMA writes it, which clients look
  *   for [client]); XML clients get `<error><message>…</message></error>` [emulator].
  * - Money is integer minor units throughout (books/money); nothing goes through floating point.
+ * - Rate limit [emulator; RMA documents none]: with `rateLimit` every API request is counted in
+ *   a sliding window and one that finds it full is answered 429 with `Retry-After`, recorded
+ *   as `rate-limit` and counted in `stats.rate.refused`, apart from the `throttle` fault's 429s;
+ *   without it the rate is only measured (`stats.rate.maxInWindow`).
  *
  * The ledger posts what SQL-Ledger posts for an AR transaction: the invoice debits its
  * receivables account (`ar_accno`) with the amount and credits the income and VAT accounts;
@@ -31,7 +35,27 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import { currencyExponent, divRound, formatDecimal, isCalendarDate, isKnownCurrency, minor, parseDecimal, sum, type Minor } from '../../books/index.js';
 import { rmaDateTime } from './requests.js';
-import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, type EmulatorFaultKind, type EmulatorFaults, type EmulatorFaultStats } from '../emulator-kit.js';
+import {
+  checkEmulatorFaults,
+  checkRateLimit,
+  closeServer,
+  commitFaults,
+  controlReplier,
+  decodePathSegment,
+  faultsControl,
+  freshFaultStats,
+  listenOn,
+  RateMeter,
+  rateLimitRefusal,
+  readBody,
+  Refusal,
+  requestFaults,
+  type EmulatorFaultKind,
+  type EmulatorFaults,
+  type EmulatorFaultStats,
+  type RateLimit,
+  type RateStats,
+} from '../emulator-kit.js';
 
 // ── the chart ────────────────────────────────────────────────────────────────────────────
 
@@ -282,6 +306,8 @@ export interface RmaEmulatorOptions {
   parts?: RmaPartMaster[];
   /** Faults in force from the start. */
   faults?: RmaFaults;
+  /** At most `requests` API requests within any `windowMs` (default 1000); beyond: 429 (see the header). */
+  rateLimit?: RateLimit;
   /**
    * `rma` (default): a list of one element is that element, not an array, and an empty list is
    * `{}` (the element key absent). `arrays`: lists are always arrays.
@@ -418,6 +444,8 @@ export interface RmaEmulatorStats {
   /** Writes that changed the books. */
   committed: number;
   faults: EmulatorFaultStats;
+  /** The request rate seen, and the requests refused for going over `rateLimit`. */
+  rate: RateStats;
 }
 
 export interface RmaEmulator {
@@ -429,6 +457,8 @@ export interface RmaEmulator {
   readonly key: string;
   /** The faults in force; assigning replaces them (counters count down as they are used). */
   faults: RmaFaults;
+  /** The rate limit enforced (null: the rate is only measured); assigning restarts `stats.rate`. */
+  rateLimit: RateLimit | null;
   /** `url` + `/api/latest/clients/{mandant}`. */
   apiBase(mandant?: string): string;
   /** Debit-positive balance of every account with postings (minor units); they sum to zero. */
@@ -776,6 +806,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
   readonly requests: RmaRequestRecord[] = [];
   stats: RmaEmulatorStats = RunMyAccountsEmulator.freshStats();
   private currentFaults: RmaFaults;
+  private readonly meter: RateMeter;
   private readonly keys: Map<string, string>;
   private readonly chart = new Map<string, ChartEntry>();
   private readonly parts = new Map<string, RmaPartMaster>();
@@ -798,6 +829,8 @@ class RunMyAccountsEmulator implements RmaEmulator {
     this.keys = new Map(mandants.map((m) => [m, options.keys?.[m] ?? common]));
     for (const m of mandants) this.books.set(m, emptyBooks());
     this.currentFaults = checkFaults(options.faults ?? {});
+    this.meter = new RateMeter(options.rateLimit ?? null);
+    this.stats.rate = this.meter.stats;
     this.lists = options.lists ?? 'rma';
     this.todayOf = options.today ?? (() => zurichDate(new Date()));
     this.random = options.random ?? Math.random;
@@ -817,7 +850,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
   }
 
   static freshStats(): RmaEmulatorStats {
-    return { requests: 0, byStatus: {}, writes: 0, committed: 0, faults: freshFaultStats() };
+    return { requests: 0, byStatus: {}, writes: 0, committed: 0, faults: freshFaultStats(), rate: RateMeter.freshStats(null) };
   }
 
   async listen(port: number, host: string): Promise<void> {
@@ -834,6 +867,15 @@ class RunMyAccountsEmulator implements RmaEmulator {
 
   set faults(value: RmaFaults) {
     this.currentFaults = checkFaults(value);
+  }
+
+  get rateLimit(): RateLimit | null {
+    return this.meter.limit;
+  }
+
+  set rateLimit(value: RateLimit | null) {
+    this.meter.limit = value;
+    this.stats.rate = this.meter.stats;
   }
 
   apiBase(mandant = this.mandants[0]!): string {
@@ -875,7 +917,8 @@ class RunMyAccountsEmulator implements RmaEmulator {
   reset(): void {
     for (const m of this.mandants) this.books.set(m, emptyBooks());
     this.requests.length = 0;
-    this.stats = RunMyAccountsEmulator.freshStats();
+    this.meter.reset();
+    this.stats = { ...RunMyAccountsEmulator.freshStats(), rate: this.meter.stats };
   }
 
   // ── setup ──
@@ -1504,6 +1547,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
 
     const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random() };
     try {
+      rateLimitRefusal(this.meter, record);
       const faults = await requestFaults(faultTarget);
       if (tooLarge) throw new Refusal(413, 'the request body is too large');
 
@@ -1541,11 +1585,20 @@ class RunMyAccountsEmulator implements RmaEmulator {
         );
         return reply(200, { mandants: this.mandants, books, faults: this.faults, stats: this.stats });
       }
+      if (path === '/_control/rate-limit') {
+        if (req.method === 'POST' || req.method === 'PUT') {
+          const value: unknown = raw.length === 0 ? null : JSON.parse(raw.toString('utf8'));
+          this.rateLimit = checkRateLimit(value);
+        } else if (req.method !== 'GET') {
+          return reply(405, { error: 'GET or POST /_control/rate-limit' });
+        }
+        return reply(200, { limit: this.rateLimit, stats: this.stats.rate });
+      }
       if (path === '/_control/reset' && req.method === 'POST') {
         this.reset();
         return reply(204, undefined);
       }
-      return reply(404, { error: `no control resource ${req.method} ${path} (GET/POST /_control/faults, GET /_control/state, POST /_control/reset)` });
+      return reply(404, { error: `no control resource ${req.method} ${path} (GET/POST /_control/faults, GET/POST /_control/rate-limit, GET /_control/state, POST /_control/reset)` });
     } catch (error) {
       return reply(400, { error: (error as Error).message });
     }
