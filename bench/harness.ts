@@ -28,6 +28,8 @@ export interface BenchOptions {
   rounds: number;
   /** Seed of the order generator. */
   seed: number;
+  /** Orders of the large backfill of the memory figure (the small one is a tenth). */
+  backfillOrders: number;
   /** Progress lines (stderr), so that stdout carries the table. */
   log: (line: string) => void;
 }
@@ -51,6 +53,8 @@ export interface Goal {
   on: 'ratio' | 'measured';
   atLeast?: number;
   atMost?: number;
+  /** Strictly less than. */
+  below?: number;
 }
 
 export interface FigureOutcome {
@@ -58,16 +62,18 @@ export interface FigureOutcome {
   what: string;
   measured: Measurement;
   baseline: Measurement | null;
-  goal: Goal;
   /** Anything a reader of the table should know (mix of inputs, spread of rounds). */
   notes?: string[];
   details?: Record<string, unknown>;
 }
 
-export interface FigureResult extends FigureOutcome {
+export interface FigureResult extends Partial<FigureOutcome> {
   name: string;
+  goal: Goal;
   ratio: number | null;
   ok: boolean;
+  /** Why the figure has no value: it failed to run (the other figures still ran). */
+  error?: string;
 }
 
 export interface Figure {
@@ -75,6 +81,8 @@ export interface Figure {
   name: string;
   /** One line on what the figure says. */
   description: string;
+  /** What the figure must reach (issue #9 gives most of them). */
+  goal: Goal;
   run(options: BenchOptions): Promise<FigureOutcome>;
 }
 
@@ -109,12 +117,17 @@ export interface Contender {
   label: string;
   /** One pass over the work; returns a checksum both contenders must agree on. */
   pass: () => number | Promise<number>;
+  /** Untimed, before each pass (a fresh database, a reset emulator). */
+  setup?: () => unknown;
+  /** Untimed, after each pass. */
+  teardown?: () => unknown;
 }
 
 /**
  * Time two contenders side by side: `warmup` untimed passes each, then `rounds` timed passes
  * each, interleaved and alternating which goes first (A B, B A, A B …) so that drift of the
- * machine (turbo, other load) hits both alike. Returns the per-round milliseconds.
+ * machine (turbo, other load) hits both alike. A contender's `setup` and `teardown` run around
+ * each of its passes, untimed. Returns the per-round milliseconds.
  */
 export async function sideBySide(a: Contender, b: Contender, rounds: number, warmup: number, log: (line: string) => void): Promise<{ a: number[]; b: number[] }> {
   let checksum: number | undefined;
@@ -123,9 +136,17 @@ export async function sideBySide(a: Contender, b: Contender, rounds: number, war
     if (checksum === undefined) checksum = sum;
     else if (sum !== checksum) throw new BenchMismatchError(`${who.label} gave checksum ${sum}, expected ${checksum}: the contenders do different work`);
   };
+  const timed = async (who: Contender) => {
+    await who.setup?.();
+    try {
+      return await timeMs(async () => check(who, await who.pass()));
+    } finally {
+      await who.teardown?.();
+    }
+  };
   for (let i = 0; i < warmup; i++) {
     for (const who of [a, b]) {
-      const ms = await timeMs(async () => check(who, await who.pass()));
+      const ms = await timed(who);
       log(`  warm-up ${i + 1}/${warmup} ${who.label}: ${ms.toFixed(0)} ms`);
     }
   }
@@ -133,7 +154,7 @@ export async function sideBySide(a: Contender, b: Contender, rounds: number, war
   for (let r = 0; r < rounds; r++) {
     const order: ['a' | 'b', Contender][] = r % 2 === 0 ? [['a', a], ['b', b]] : [['b', b], ['a', a]];
     for (const [side, who] of order) {
-      const ms = await timeMs(async () => check(who, await who.pass()));
+      const ms = await timed(who);
       times[side].push(ms);
       log(`  round ${r + 1}/${rounds} ${who.label}: ${ms.toFixed(0)} ms`);
     }
@@ -145,11 +166,12 @@ export function ratioOf(outcome: FigureOutcome): number | null {
   return outcome.baseline && outcome.baseline.value !== 0 ? outcome.measured.value / outcome.baseline.value : null;
 }
 
-export function meetsGoal(outcome: FigureOutcome, ratio: number | null): boolean {
-  const value = outcome.goal.on === 'ratio' ? ratio : outcome.measured.value;
+export function meetsGoal(goal: Goal, outcome: FigureOutcome, ratio: number | null): boolean {
+  const value = goal.on === 'ratio' ? ratio : outcome.measured.value;
   if (value === null || !Number.isFinite(value)) return false;
-  if (outcome.goal.atLeast !== undefined && value < outcome.goal.atLeast) return false;
-  if (outcome.goal.atMost !== undefined && value > outcome.goal.atMost) return false;
+  if (goal.atLeast !== undefined && value < goal.atLeast) return false;
+  if (goal.atMost !== undefined && value > goal.atMost) return false;
+  if (goal.below !== undefined && value >= goal.below) return false;
   return true;
 }
 
@@ -161,9 +183,11 @@ export function formatValue(m: Measurement): string {
   return `${m.label} ${n} ${m.unit}`;
 }
 
-export function formatGoal(goal: Goal): string {
+/** `ratio ≥ 0.5`, `value < 1,500 ms`. */
+export function formatGoal(goal: Goal, unit = ''): string {
   const subject = goal.on === 'ratio' ? 'ratio' : 'value';
-  const parts = [goal.atLeast !== undefined ? `≥ ${goal.atLeast}` : '', goal.atMost !== undefined ? `≤ ${goal.atMost}` : ''].filter(Boolean);
+  const n = (x: number) => `${goal.on === 'ratio' ? String(x) : group.format(x)}${goal.on === 'measured' && unit ? ` ${unit}` : ''}`;
+  const parts = [goal.atLeast !== undefined ? `≥ ${n(goal.atLeast)}` : '', goal.atMost !== undefined ? `≤ ${n(goal.atMost)}` : '', goal.below !== undefined ? `< ${n(goal.below)}` : ''].filter(Boolean);
   return `${subject} ${parts.join(' and ')}`;
 }
 
@@ -177,15 +201,15 @@ export function table(rows: readonly (readonly string[])[]): string {
 
 export function resultsTable(results: readonly FigureResult[]): string {
   return table([
-    ['figure', 'what', 'measured', 'baseline', 'ratio', 'goal', 'ok?'],
+    ['figure', 'what', 'measured', 'baseline', 'ratio', 'goal', 'pass?'],
     ...results.map((r) => [
       r.name,
-      r.what,
-      formatValue(r.measured),
+      r.what ?? 'did not run to the end (see the error below)',
+      r.measured ? formatValue(r.measured) : '—',
       r.baseline ? formatValue(r.baseline) : '—',
       r.ratio === null ? '—' : r.ratio.toFixed(2),
-      formatGoal(r.goal),
-      r.ok ? 'yes' : 'NO',
+      formatGoal(r.goal, r.measured?.unit ?? (r.goal.on === 'measured' ? 'ms' : '')),
+      r.error !== undefined ? 'ERROR' : r.ok ? 'pass' : 'FAIL',
     ]),
   ]);
 }

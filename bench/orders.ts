@@ -128,10 +128,18 @@ export interface GeneratedOrders {
 }
 
 export function generateOrders(count: number, seed = 20_260_401): GeneratedOrders {
-  const rnd = new Random(mulberry32(seed));
   const mix: Record<string, number> = {};
+  return { orders: [...streamOrders(count, seed, mix)], mix };
+}
+
+/**
+ * The orders of generateOrders one at a time, without keeping them: the same orders for the
+ * same count and seed (the first n of a longer stream are the n of a shorter one). `mix`, if
+ * given, counts the features of the orders yielded so far.
+ */
+export function* streamOrders(count: number, seed = 20_260_401, mix: Record<string, number> = {}): Generator<CanonicalOrder> {
+  const rnd = new Random(mulberry32(seed));
   const count1 = (k: string) => (mix[k] = (mix[k] ?? 0) + 1);
-  const orders: CanonicalOrder[] = [];
   let refundId = 70_000;
 
   for (let i = 0; i < count; i++) {
@@ -287,8 +295,6 @@ export function generateOrders(count: number, seed = 20_260_401): GeneratedOrder
       refunds,
       meta: rnd.chance(0.2) ? { _wc_order_attribution_source_type: 'organic', _billing_gift_note: 'yes' } : {},
     };
-    orders.push(order);
-
     count1(`status: ${finalStatus}`);
     if (test) count1('test order');
     count1(`delivery: ${domestic ? 'domestic' : delivery}`);
@@ -298,6 +304,6 @@ export function generateOrders(count: number, seed = 20_260_401): GeneratedOrder
     count1(`payment: ${method || 'none'}${payment?.paidAt ? ' (paid)' : ''}`);
     if (payment?.fee) count1('provider fee');
     if (lines.some((l) => l.kind === 'fee')) count1('fee line');
+    yield order;
   }
-  return { orders, mix };
 }

@@ -17,6 +17,8 @@ const PAGE = 100;
 export const pullFigure: Figure = {
   name: 'pull',
   description: 'orders/s the WooCommerce source pulls from the loopback emulator vs raw page fetches of the same server',
+  // No goal is set by the issue; half the raw rate is ours.
+  goal: { on: 'ratio', atLeast: 0.5 },
   async run(options): Promise<FigureOutcome> {
     const count = Math.min(options.orders, 10_000);
     const shop = await startWooCommerce();
@@ -60,8 +62,6 @@ export const pullFigure: Figure = {
         what: `orders/s over ${count.toLocaleString('en-US')} orders, ${PAGE} per page`,
         measured: { label: 'source', value: median(source_), unit: 'orders/s', samples: source_ },
         baseline: { label: 'raw pages', value: median(raw_), unit: 'orders/s', samples: raw_ },
-        // No goal is set by the issue; half the raw rate is ours.
-        goal: { on: 'ratio', atLeast: 0.5 },
         notes: [`the source also fetches the refunds of refunded orders through /refunds?parent= (${shop.stats.requests.toLocaleString('en-US')} requests in all rounds); the raw side only fetches pages`],
       };
     } finally {

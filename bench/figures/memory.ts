@@ -1,0 +1,97 @@
+/**
+ * Figure "memory" (issue #9): the peak resident set size of a backfill of 200,000 orders over
+ * that of 20,000 orders, each in a process of its own (bench/children/backfill.ts: the intake
+ * half of `kontor backfill`, pullSource with a window). Goal ≤ 1.2: kontor streams the orders
+ * instead of loading them.
+ *
+ * The orders are the generated ones (bench/orders.ts) as WooCommerce JSON Lines, 1,000 per
+ * file (a shop export by the thousand), read by the file source; the 20,000 are the first 20
+ * files of the 200,000 (hard links). Files and databases go to /dev/shm when it has room (no
+ * fsync waits, which only cost time here: the page cache is not part of a process's RSS). The file source reads one file at a time, whole
+ * (src/sources/file.ts `read`: readFile, then every record of the file in an array), so a
+ * folder of files is the layout that can stream at all; one file of 200,000 orders (~570 MB)
+ * is more than a JavaScript string can hold and cannot be read.
+ *
+ * OUTBOX: with it, the orders are taken in as `kontor backfill` does, with an outbox entry per
+ * document for one journal target. Without it (`--no-outbox`), snapshots and documents are
+ * written but no outbox entries: intake.ts `lastEntryOf` costs time proportional to the outbox
+ * (SQLite picks the target index and scans every entry of the target; see docs/benchmarks.md),
+ * so a 200,000-order backfill with an outbox runs for hours and cannot be part of the bench.
+ * Set OUTBOX to true once that query is indexed.
+ */
+import { linkSync, mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { BenchMismatchError, type Figure, type FigureOutcome } from '../harness.js';
+import { BENCH_DIST, runNode, tempDir, writeOrderFiles, writeProject } from '../kontor.js';
+
+const OUTBOX = false;
+const PER_FILE = 1_000;
+/** Room a backfill takes per order: its file (~2.9 kB) and the database (snapshot, documents, indexes, WAL). */
+const BYTES_PER_ORDER = 12_000;
+
+interface ChildReport {
+  stats: { read: number; booked: number; documents: number; skipped: number; quarantined: number };
+  documents: number;
+  entries: number;
+  ms: number;
+  peakRss: number;
+  heapUsed: number;
+}
+
+async function backfill(dir: string, log: (line: string) => void, label: string): Promise<ChildReport> {
+  const args = [path.join(BENCH_DIST, 'children', 'backfill.js'), path.join(dir, 'config.yaml'), 'bench', ...(OUTBOX ? [] : ['--no-outbox'])];
+  const result = await runNode(args, { cwd: dir, onStderrLine: (line) => log(`    ${line}`) });
+  if (result.code !== 0) throw new Error(`memory: the ${label} backfill failed (exit ${result.code ?? result.signal}):\n${result.stderr.slice(-2000)}`);
+  const report = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as ChildReport;
+  log(`  ${label}: ${report.stats.read} orders in ${(report.ms / 1000).toFixed(1)} s, peak RSS ${mb(report.peakRss)} MB`);
+  return report;
+}
+
+const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+
+export const memoryFigure: Figure = {
+  name: 'memory',
+  description: 'peak RSS of a backfill of 200,000 orders over that of 20,000 (files of 1,000 orders, each run in its own process)',
+  goal: { on: 'ratio', atMost: 1.2 },
+  async run(options): Promise<FigureOutcome> {
+    const { log } = options;
+    const large = options.backfillOrders;
+    const small = Math.max(PER_FILE, Math.round(large / 10 / PER_FILE) * PER_FILE);
+    const root = tempDir('memory', { inMemoryBytes: (large + small) * BYTES_PER_ORDER });
+    try {
+      const bigDir = path.join(root.dir, 'large');
+      const smallDir = path.join(root.dir, 'small');
+      writeProject(bigDir);
+      writeProject(smallDir);
+      const started = Date.now();
+      const files = writeOrderFiles(path.join(bigDir, 'orders'), large, options.seed, PER_FILE);
+      log(`memory: ${large} orders written as ${files.files} files (${mb(files.bytes)} MB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      // The small backfill: the first files of the large one, the same orders.
+      mkdirSync(path.join(smallDir, 'orders'), { recursive: true });
+      const names = readdirSync(path.join(bigDir, 'orders')).sort().slice(0, small / PER_FILE);
+      for (const name of names) linkSync(path.join(bigDir, 'orders', name), path.join(smallDir, 'orders', name));
+
+      const a = await backfill(smallDir, log, `${small.toLocaleString('en-US')} orders`);
+      const b = await backfill(bigDir, log, `${large.toLocaleString('en-US')} orders`);
+      // A backfill quarantines what it cannot book and goes on; the generator makes a few such orders
+      // (6 in 200,000: a refund that credits more at a rate than the order invoiced at it), and they count.
+      for (const [r, n] of [[a, small], [b, large]] as const) {
+        if (r.stats.read !== n) throw new BenchMismatchError(`memory: the backfill of ${n} orders read ${r.stats.read}`);
+      }
+      const rate = (r: ChildReport) => Math.round(r.stats.read / (r.ms / 1000));
+      return {
+        what: `peak RSS, backfill of ${large.toLocaleString('en-US')} vs ${small.toLocaleString('en-US')} orders${OUTBOX ? '' : ' (no outbox entries)'}`,
+        measured: { label: `${large / 1000}k`, value: b.peakRss / 2 ** 20, unit: 'MB' },
+        baseline: { label: `${small / 1000}k`, value: a.peakRss / 2 ** 20, unit: 'MB' },
+        notes: [
+          `orders as WooCommerce JSON Lines, ${PER_FILE} per file (${mb(files.bytes / files.files)} MB each), read by the file source; each backfill in its own process (pullSource with a window), peak RSS = VmHWM at its end; files and database ${root.tmpfs ? 'on /dev/shm (tmpfs: no fsync waits; the page cache is not part of RSS)' : 'in the temp folder'}`,
+          `${small} orders: ${(a.ms / 1000).toFixed(1)} s (${rate(a)} orders/s), ${a.documents} documents, ${a.stats.quarantined} quarantined; ${large} orders: ${(b.ms / 1000).toFixed(1)} s (${rate(b)} orders/s), ${b.documents} documents, ${b.stats.quarantined} quarantined, ${b.entries} outbox entries`,
+          ...(OUTBOX ? [] : ['taken in without outbox entries: with them intake slows with the size of the outbox (intake.ts lastEntryOf scans the target\'s entries; docs/benchmarks.md), and 200,000 orders would take hours']),
+        ],
+        details: { perFile: PER_FILE, files: files.files, bytes: files.bytes, outbox: OUTBOX, tmpfs: root.tmpfs, small: { orders: small, ...a }, large: { orders: large, ...b } },
+      };
+    } finally {
+      root.cleanup();
+    }
+  },
+};
