@@ -175,7 +175,7 @@ export const enqueueFigure: Figure = {
         notes: [
           `median of ${rounds} interleaved rounds after 1 warm-up each; a fresh database per round; ${count} orders: ${s.booked} booked (${s.documents} documents), ${s.skipped} skipped by the mapping; ${d?.rows ?? 0} rows written by each side`,
           'baseline: the same rows (read back from kontor\'s database) with better-sqlite3 prepared statements, one transaction per order plus the cursor per file, same schema and pragmas (synchronous=FULL); kontor\'s side also reads the files, parses, maps, hashes and checks what it has',
-          `kontor's ms per order, file by file (${PER_FILE} orders each): ${pace.join(', ')}: intake.ts lastEntryOf scans every outbox entry of the target for each order (docs/benchmarks.md), so the rate falls as the outbox grows; one commit (fsync) on this disk takes ${commit.toFixed(2)} ms`,
+          `kontor's ms per order, file by file (${PER_FILE} orders each): ${pace.join(', ')}: flat as the outbox grows (migration 0007); one commit (fsync) on this disk takes ${commit.toFixed(2)} ms`,
         ],
         details: { orders: count, files: files.files, bytes: files.bytes, rounds, msPerRound: { kontor: times.a, raw: times.b }, msPerOrderByFile: pace, commitMs: commit, intake: s, rows: d?.rows },
       };

@@ -227,10 +227,10 @@ async function openQuarantineReason(db: Knex, source: string, recordId: string, 
 }
 
 async function lastEntryOf(db: Knex, source: string, subject: string, target: string): Promise<number | null> {
-  const row = (await db('outbox_entries as e')
-    .join('documents as d', 'd.id', 'e.document_id')
-    .where({ 'd.source': source, 'd.subject': subject, 'e.target': target })
-    .max({ id: 'e.id' })
-    .first()) as { id: number | string | null } | undefined;
+  // In two steps, each on its index (documents by source and subject, entries by document and
+  // target): as one join, SQLite chose the entries' (target, state, …) index and read every
+  // entry of the target, so intake slowed as the outbox grew.
+  const documents = db('documents').where({ source, subject }).select('id');
+  const row = (await db('outbox_entries').whereIn('document_id', documents).where({ target }).max({ id: 'id' }).first()) as { id: number | string | null } | undefined;
   return row?.id == null ? null : Number(row.id);
 }
