@@ -17,33 +17,10 @@
 import { add, minor, sub, sum, times, vatFromGross, vatFromNet, vatRate, type Minor, type VatRate } from '../src/books/index.js';
 import type { CanonicalOrder, OrderAddress, OrderLine, OrderPayment, OrderRefund, OrderRefundLine } from '../src/sources/order.js';
 
-import { mulberry32 } from '../test/random.js';
+import { mulberry32, Random } from '../test/random.js';
 
 export { mulberry32 };
 
-class Random {
-  constructor(readonly next: () => number) {}
-  /** Integer in [lo, hi]. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)]!;
-  }
-  /** One of `options` by weight. */
-  weighted<T>(options: readonly (readonly [T, number])[]): T {
-    const total = options.reduce((a, [, w]) => a + w, 0);
-    let r = this.next() * total;
-    for (const [value, w] of options) {
-      r -= w;
-      if (r < 0) return value;
-    }
-    return options[options.length - 1]![0];
-  }
-}
 
 export const RATES = { standard: vatRate('8.1'), reduced: vatRate('2.6'), zero: vatRate('0') } as const;
 

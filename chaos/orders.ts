@@ -11,30 +11,15 @@
  * booked order (a storno settled through the transfer account 1090, paid ones also paid back).
  * A few orders arrive already refunded in their first version.
  *
- * Amounts reconcile exactly (net lines with their own rounded VAT, total = Σ net + Σ VAT), as
- * in test/emulators/woocommerce.ts, so that no order is quarantined.
+ * Amounts reconcile exactly (net lines with their own rounded VAT, total = Σ net + Σ VAT), in
+ * the JSON of test/emulators/woocommerce-json.ts that the WooCommerce emulator serves too, so
+ * that no order is quarantined.
  *
  * What the orders should become, counted here from the orders alone (not from kontor), is in
  * `expected`: the check of the chaos run that does not depend on kontor's mapping at all.
  */
-import { mulberry32 } from '../test/random.js';
-
-type Rate = 1 | 2;
-const RATES: Record<Rate, { permille: number; percent: number; code: string; label: string }> = {
-  1: { permille: 81, percent: 8.1, code: 'CH-MWST-8.1-1', label: 'MWST 8.1%' },
-  2: { permille: 26, percent: 2.6, code: 'CH-MWST-2.6-1', label: 'MWST 2.6%' },
-};
-
-const PRODUCTS: readonly { id: number; name: string; sku: string; unit: number; rate: Rate }[] = [
-  { id: 101, name: 'Wanderrucksack 30 l', sku: 'OUT-RUCK-30', unit: 8900, rate: 1 },
-  { id: 102, name: 'Sackmesser Ranger 55', sku: 'OUT-MESS-55', unit: 5490, rate: 1 },
-  { id: 103, name: 'Bergkristall Karaffe', sku: 'HAUS-KARA-1', unit: 3950, rate: 1 },
-  { id: 104, name: 'Twanner Chasselas AOC 75 cl', sku: 'WEIN-TWANN-75', unit: 1790, rate: 1 },
-  { id: 201, name: 'Emmentaler AOP 1 kg', sku: 'KAESE-EMMI-1000', unit: 2450, rate: 2 },
-  { id: 202, name: 'Bündner Nusstorte 400 g', sku: 'BACK-NUSS-400', unit: 1890, rate: 2 },
-  { id: 203, name: 'Alpenkräutertee 100 g', sku: 'TEE-ALP-100', unit: 840, rate: 2 },
-  { id: 204, name: 'Appenzeller Biber 6 Stück', sku: 'BACK-BIBER-6', unit: 1260, rate: 2 },
-];
+import { orderAmounts, orderJson, PAYMENTS, PRODUCTS, type Line, type Payment, type Person, type Refund } from '../test/emulators/woocommerce-json.js';
+import { mulberry32, Random } from '../test/random.js';
 
 const FIRST = ['Anna', 'Luca', 'Beat', 'Claire', 'Reto', 'Mia', 'Noah', 'Lea', 'Jürg', 'Émilie', 'Matteo', 'Sophie'];
 const LAST = ['Keller', 'Bernasconi', 'Moser', 'Dubois', 'Caduff', 'Müller', 'Meier', 'Schmid', 'Weber', 'Huber', 'Rossi', 'Brunner'];
@@ -48,14 +33,6 @@ const CITIES: readonly (readonly [string, string, string])[] = [
 ];
 const STREETS = ['Bahnhofstrasse', 'Via Nassa', 'Hauptgasse', 'Rue du Marché', 'Postgasse', 'Seestrasse'];
 
-const PAYMENTS = [
-  { method: 'stripe', title: 'Kreditkarte (Stripe)' },
-  { method: 'twint', title: 'TWINT' },
-  { method: 'bacs', title: 'Rechnung / Banküberweisung' },
-] as const;
-
-const SHIPPING_NET = 790;
-const FREE_SHIPPING_FROM = 15000;
 /** 2025: the VAT rates of 2024 on apply to every order. */
 const FROM = Date.UTC(2025, 0, 1);
 const TO = Date.UTC(2025, 11, 20);
@@ -105,35 +82,6 @@ export interface GeneratedOrders {
   to: string;
 }
 
-class Random {
-  constructor(private readonly next: () => number) {}
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)]!;
-  }
-}
-
-interface Person {
-  first: string;
-  last: string;
-  company: string;
-  street: string;
-  zip: string;
-  city: string;
-  state: string;
-}
-
-interface Line {
-  id: number;
-  product: (typeof PRODUCTS)[number];
-  quantity: number;
-}
-
 interface Order {
   id: number;
   createdAt: number;
@@ -141,159 +89,40 @@ interface Order {
   status: 'processing' | 'completed' | 'pending' | 'on-hold' | 'cancelled';
   customerId: number;
   person: Person;
-  payment: (typeof PAYMENTS)[number];
+  payment: Payment;
   lines: Line[];
   couponPercent: number;
-  refunds: { id: number; total: number; reason: string }[];
+  refunds: Pick<Refund, 'id' | 'net' | 'tax' | 'reason'>[];
   modifiedAt: number;
 }
 
-function money(minor: number): string {
-  const abs = Math.abs(minor);
-  return `${minor < 0 ? '-' : ''}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
-}
-
-/** VAT on a net amount in rappen, rounded half up. */
-function taxOf(net: number, rate: Rate): number {
-  const scaled = net * RATES[rate].permille;
-  return Math.sign(scaled) * Math.floor((Math.abs(scaled) + 500) / 1000);
-}
-
-const gmt = (ms: number) => new Date(ms).toISOString().slice(0, 19);
-const LOCAL = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Zurich', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
-const local = (ms: number) => LOCAL.format(new Date(ms)).replace(' ', 'T');
-
-function amounts(o: Order) {
-  const items = o.lines.map((line) => {
-    const subtotal = line.product.unit * line.quantity;
-    const discount = Math.floor((subtotal * o.couponPercent + 50) / 100);
-    const total = subtotal - discount;
-    return { line, subtotal, subtotalTax: taxOf(subtotal, line.product.rate), total, totalTax: taxOf(total, line.product.rate) };
-  });
-  const shippingNet = items.reduce((s, i) => s + i.subtotal, 0) >= FREE_SHIPPING_FROM ? 0 : SHIPPING_NET;
-  const shippingTax = taxOf(shippingNet, 1);
-  const cartTax = items.reduce((s, i) => s + i.totalTax, 0);
-  const total = items.reduce((s, i) => s + i.total, 0) + shippingNet + cartTax + shippingTax;
-  return { items, shippingNet, shippingTax, cartTax, total };
-}
-
+/** The order's WooCommerce JSON; its tax, shipping and coupon lines take their ids from the order's. */
 function render(o: Order): Record<string, unknown> {
-  const { items, shippingNet, shippingTax, cartTax, total } = amounts(o);
-  const discount = items.reduce((s, i) => s + i.subtotal - i.total, 0);
-  const discountTax = items.reduce((s, i) => s + i.subtotalTax - i.totalTax, 0);
-  const address = {
-    first_name: o.person.first,
-    last_name: o.person.last,
-    company: o.person.company,
-    address_1: o.person.street,
-    address_2: '',
-    city: o.person.city,
-    state: o.person.state,
-    postcode: o.person.zip,
-    country: 'CH',
-  };
-  const paid = o.paidAt !== null;
-  const fee = paid && o.payment.method === 'stripe' ? Math.floor((total * 29 + 500) / 1000) + 30 : 0;
-  const taxLines = ([1, 2] as Rate[])
-    .map((rate) => ({
-      rate,
-      items: items.filter((i) => i.line.product.rate === rate).reduce((s, i) => s + i.totalTax, 0),
-      used: items.some((i) => i.line.product.rate === rate) || (rate === 1 && shippingTax !== 0),
-      shipping: rate === 1 ? shippingTax : 0,
-    }))
-    .filter((t) => t.used);
-  return {
+  return orderJson({
     id: o.id,
-    parent_id: 0,
     status: o.status,
-    currency: 'CHF',
-    version: '9.3.3',
-    prices_include_tax: false,
-    date_created: local(o.createdAt),
-    date_modified: local(o.modifiedAt),
-    discount_total: money(discount),
-    discount_tax: money(discountTax),
-    shipping_total: money(shippingNet),
-    shipping_tax: money(shippingTax),
-    cart_tax: money(cartTax),
-    total: money(total),
-    total_tax: money(cartTax + shippingTax),
-    customer_id: o.customerId,
-    billing: { ...address, email: `${o.person.first.toLowerCase()}.${o.person.last.toLowerCase()}.${o.customerId || o.id}@example.ch`, phone: '+41 44 555 01 23' },
-    shipping: { ...address, phone: '' },
-    payment_method: o.payment.method,
-    payment_method_title: o.payment.title,
-    transaction_id: paid ? `${o.payment.method === 'stripe' ? 'ch_3Q' : 'twint_'}${o.id.toString(36).padStart(8, '0')}` : '',
-    created_via: 'checkout',
-    customer_note: '',
-    date_completed: o.status === 'completed' ? local(o.createdAt + 2 * 24 * 60 * MINUTE) : null,
-    date_paid: paid ? local(o.paidAt!) : null,
-    number: String(o.id),
-    meta_data: [
-      { id: o.id * 10 + 1, key: 'is_vat_exempt', value: 'no' },
-      ...(fee > 0 ? [{ id: o.id * 10 + 3, key: '_stripe_fee', value: money(fee) }, { id: o.id * 10 + 4, key: '_stripe_net', value: money(total - fee) }] : []),
-    ],
-    line_items: items.map((i) => ({
-      id: i.line.id,
-      name: i.line.product.name,
-      product_id: i.line.product.id,
-      variation_id: 0,
-      quantity: i.line.quantity,
-      tax_class: i.line.product.rate === 2 ? 'reduced-rate' : '',
-      subtotal: money(i.subtotal),
-      subtotal_tax: money(i.subtotalTax),
-      total: money(i.total),
-      total_tax: money(i.totalTax),
-      taxes: [{ id: i.line.product.rate, total: money(i.totalTax), subtotal: money(i.subtotalTax) }],
-      meta_data: [],
-      sku: i.line.product.sku,
-      price: i.total / 100 / i.line.quantity,
-      parent_name: null,
-    })),
-    tax_lines: taxLines.map((t) => ({
-      id: o.id * 10 + 5 + t.rate,
-      rate_code: RATES[t.rate].code,
-      rate_id: t.rate,
-      label: RATES[t.rate].label,
-      compound: false,
-      tax_total: money(t.items),
-      shipping_tax_total: money(t.shipping),
-      rate_percent: RATES[t.rate].percent,
-      meta_data: [],
-    })),
-    shipping_lines: [
-      {
-        id: o.id * 10 + 8,
-        method_title: shippingNet === 0 ? 'Gratisversand ab CHF 150' : 'PostPac Economy',
-        method_id: shippingNet === 0 ? 'free_shipping' : 'flat_rate',
-        instance_id: shippingNet === 0 ? '3' : '1',
-        total: money(shippingNet),
-        total_tax: money(shippingTax),
-        taxes: shippingTax === 0 ? [] : [{ id: 1, total: money(shippingTax), subtotal: '' }],
-        meta_data: [],
-      },
-    ],
-    fee_lines: [],
-    coupon_lines:
-      o.couponPercent > 0
-        ? [{ id: o.id * 10 + 9, code: `rabatt${o.couponPercent}`, discount: money(discount), discount_tax: money(discountTax), discount_type: 'percent', nominal_amount: o.couponPercent, free_shipping: false, meta_data: [] }]
-        : [],
-    // The order's own summary of its refunds, newest first, amounts negative.
-    refunds: [...o.refunds].reverse().map((r) => ({ id: r.id, reason: r.reason, total: money(-r.total) })),
-    needs_payment: !paid,
-    date_created_gmt: gmt(o.createdAt),
-    date_modified_gmt: gmt(o.modifiedAt),
-    date_completed_gmt: o.status === 'completed' ? gmt(o.createdAt + 2 * 24 * 60 * MINUTE) : null,
-    date_paid_gmt: paid ? gmt(o.paidAt!) : null,
-    currency_symbol: 'CHF',
-  };
+    createdAt: o.createdAt,
+    modifiedAt: o.modifiedAt,
+    paidAt: o.paidAt,
+    completedAt: o.status === 'completed' ? o.createdAt + 2 * 24 * 60 * MINUTE : null,
+    customerId: o.customerId,
+    person: o.person,
+    email: `${o.person.first.toLowerCase()}.${o.person.last.toLowerCase()}.${o.customerId || o.id}@example.ch`,
+    vatId: null,
+    payment: o.payment,
+    lines: o.lines,
+    coupon: o.couponPercent > 0 ? { id: o.id * 10 + 9, code: `rabatt${o.couponPercent}`, percent: o.couponPercent } : null,
+    shippingLineId: o.id * 10 + 8,
+    taxLineIds: { 1: o.id * 10 + 6, 2: o.id * 10 + 7 },
+    refunds: o.refunds,
+  });
 }
 
 /** A refund of one line's gross (its net and VAT after the coupon). */
-function lineRefund(o: Order, rnd: Random, id: number): { id: number; total: number; reason: string } {
-  const { items } = amounts(o);
+function lineRefund(o: Order, rnd: Random, id: number): Order['refunds'][number] {
+  const { items } = orderAmounts(o.lines, o.couponPercent);
   const item = rnd.pick(items);
-  return { id, total: item.total + item.totalTax, reason: rnd.pick(['Beschädigt geliefert', 'Falscher Artikel', 'Kulanz']) };
+  return { id, net: item.total, tax: item.totalTax, reason: rnd.pick(['Beschädigt geliefert', 'Falscher Artikel', 'Kulanz']) };
 }
 
 /**

@@ -25,3 +25,28 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Seeded choices from a [0, 1) generator (e.g. `new Random(mulberry32(seed))`): the chaos run's and the benchmark's orders. */
+export class Random {
+  constructor(readonly next: () => number) {}
+  /** Integer in [lo, hi]. */
+  int(lo: number, hi: number): number {
+    return intIn(this.next, lo, hi);
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+  /** One of `options` by weight. */
+  weighted<T>(options: readonly (readonly [T, number])[]): T {
+    const total = options.reduce((a, [, w]) => a + w, 0);
+    let r = this.next() * total;
+    for (const [value, w] of options) {
+      r -= w;
+      if (r < 0) return value;
+    }
+    return options[options.length - 1]![0];
+  }
+}

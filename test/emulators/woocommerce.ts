@@ -17,16 +17,17 @@
  *
  * Orders reconcile exactly: net lines with separate tax at 8.1 % (rate_id 1) and 2.6 % (rate_id 2),
  * coupons already taken off line totals, shipping at 8.1 % or free, partial refunds with their
- * negative line items. `touch` changes a quantity and every amount that depends on it.
+ * negative line items (the JSON: ./woocommerce-json.ts). `touch` changes a quantity and every
+ * amount that depends on it.
  */
 import { mulberry32 } from '../random.js';
 import { closeServer, listenOnLoopback, nowSecond, seedTimes } from './loopback.js';
+import { API, gmt, lineAmounts, local, orderJson, PAYMENTS, PRODUCTS, refundJson, taxOf, type Line, type Payment, type Person, type Rate, type Refund } from './woocommerce-json.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ConformanceSubject, SeedOptions, ShopEmulator } from './shop.js';
 
 export const WC_CONSUMER_KEY = 'ck_test';
 export const WC_CONSUMER_SECRET = 'cs_test';
-const API = '/wp-json/wc/v3';
 const MAX_PER_PAGE = 100;
 
 export interface WooSeedOptions extends SeedOptions {
@@ -52,54 +53,13 @@ export interface RequestLogEntry {
 
 // ── the order model ─────────────────────────────────────────────────────────────────────────
 
-type Rate = 1 | 2;
-const RATES: Record<Rate, { permille: number; percent: number; code: string; label: string }> = {
-  1: { permille: 81, percent: 8.1, code: 'CH-MWST-8.1-1', label: 'MWST 8.1%' },
-  2: { permille: 26, percent: 2.6, code: 'CH-MWST-2.6-1', label: 'MWST 2.6%' },
-};
-
-const PRODUCTS: { id: number; name: string; sku: string; unit: number; rate: Rate }[] = [
-  { id: 101, name: 'Wanderrucksack 30 l', sku: 'OUT-RUCK-30', unit: 8900, rate: 1 },
-  { id: 102, name: 'Sackmesser Ranger 55', sku: 'OUT-MESS-55', unit: 5490, rate: 1 },
-  { id: 103, name: 'Bergkristall Karaffe', sku: 'HAUS-KARA-1', unit: 3950, rate: 1 },
-  { id: 104, name: 'Twanner Chasselas AOC 75 cl', sku: 'WEIN-TWANN-75', unit: 1790, rate: 1 },
-  { id: 201, name: 'Emmentaler AOP 1 kg', sku: 'KAESE-EMMI-1000', unit: 2450, rate: 2 },
-  { id: 202, name: 'Bündner Nusstorte 400 g', sku: 'BACK-NUSS-400', unit: 1890, rate: 2 },
-  { id: 203, name: 'Alpenkräutertee 100 g', sku: 'TEE-ALP-100', unit: 840, rate: 2 },
-  { id: 204, name: 'Appenzeller Biber 6 Stück', sku: 'BACK-BIBER-6', unit: 1260, rate: 2 },
-];
-
-const PEOPLE = [
+const PEOPLE: readonly Person[] = [
   { first: 'Anna', last: 'Keller', company: '', street: 'Bahnhofstrasse 12', zip: '8001', city: 'Zürich', state: 'ZH' },
   { first: 'Luca', last: 'Bernasconi', company: '', street: 'Via Nassa 5', zip: '6900', city: 'Lugano', state: 'TI' },
   { first: 'Beat', last: 'Moser', company: 'Gasthof Löwen AG', street: 'Hauptgasse 21', zip: '3600', city: 'Thun', state: 'BE' },
   { first: 'Claire', last: 'Dubois', company: '', street: 'Rue du Marché 8', zip: '1204', city: 'Genève', state: 'GE' },
   { first: 'Reto', last: 'Caduff', company: 'Caduff Sport GmbH', street: 'Postgasse 3', zip: '7000', city: 'Chur', state: 'GR' },
 ];
-
-const PAYMENTS = [
-  { method: 'stripe', title: 'Kreditkarte (Stripe)' },
-  { method: 'twint', title: 'TWINT' },
-  { method: 'bacs', title: 'Rechnung / Banküberweisung' },
-] as const;
-
-interface LineModel {
-  id: number;
-  product: (typeof PRODUCTS)[number];
-  quantity: number;
-}
-
-interface RefundModel {
-  id: number;
-  createdAt: number;
-  lineId: number;
-  itemId: number;
-  metaId: number;
-  quantity: number;
-  net: number;
-  tax: number;
-  reason: string;
-}
 
 interface OrderModel {
   id: number;
@@ -109,13 +69,13 @@ interface OrderModel {
   completedAt: number | null;
   status: 'processing' | 'completed';
   customerId: number;
-  person: (typeof PEOPLE)[number];
-  payment: (typeof PAYMENTS)[number];
-  lines: LineModel[];
+  person: Person;
+  payment: Payment;
+  lines: Line[];
   shippingLineId: number;
   taxLineIds: Record<Rate, number>;
   coupon: { id: number; code: string; percent: number } | null;
-  refunds: RefundModel[];
+  refunds: Refund[];
   corrupt: boolean;
   trashed: boolean;
   alter: ((order: Record<string, unknown>) => void) | null;
@@ -123,223 +83,20 @@ interface OrderModel {
   cache: Record<string, unknown> | null;
 }
 
-/** Rappen as WooCommerce's decimal string. */
-function money(minor: number): string {
-  const abs = Math.abs(minor);
-  return `${minor < 0 ? '-' : ''}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
-}
-
-/** Tax on a net amount in rappen, rounded half up. */
-function taxOf(net: number, rate: Rate): number {
-  const scaled = net * RATES[rate].permille;
-  return Math.sign(scaled) * Math.floor((Math.abs(scaled) + 500) / 1000);
-}
-
-const gmt = (ms: number) => new Date(ms).toISOString().slice(0, 19);
-const LOCAL = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Zurich', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
-const local = (ms: number) => LOCAL.format(new Date(ms)).replace(' ', 'T');
-
 const random = mulberry32;
 
-interface LineAmounts {
-  subtotal: number;
-  subtotalTax: number;
-  total: number;
-  totalTax: number;
-}
-
-function lineAmounts(order: OrderModel, line: LineModel): LineAmounts {
-  const subtotal = line.product.unit * line.quantity;
-  const discount = order.coupon ? Math.floor((subtotal * order.coupon.percent + 50) / 100) : 0;
-  const total = subtotal - discount;
-  return { subtotal, subtotalTax: taxOf(subtotal, line.product.rate), total, totalTax: taxOf(total, line.product.rate) };
-}
-
-const SHIPPING_NET = 790;
-const FREE_SHIPPING_FROM = 15000;
-
-function links(base: string, path: string, extra: Record<string, string> = {}) {
-  return {
-    self: [{ href: `${base}${API}${path}` }],
-    collection: [{ href: `${base}${API}${path.replace(/\/\d+$/, '')}` }],
-    ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, [{ href: `${base}${API}${v}` }]])),
-  };
-}
-
-function renderRefund(base: string, order: OrderModel, refund: RefundModel, withParent: boolean): Record<string, unknown> {
-  const line = order.lines.find((l) => l.id === refund.lineId)!;
-  const rate = line.product.rate;
-  return {
-    id: refund.id,
-    ...(withParent ? { parent_id: order.id } : {}),
-    date_created: local(refund.createdAt),
-    date_created_gmt: gmt(refund.createdAt),
-    amount: money(refund.net + refund.tax),
-    reason: refund.reason,
-    refunded_by: 1,
-    refunded_payment: order.payment.method !== 'bacs',
-    meta_data: [],
-    line_items: [
-      {
-        id: refund.itemId,
-        name: line.product.name,
-        product_id: line.product.id,
-        variation_id: 0,
-        quantity: -refund.quantity,
-        tax_class: rate === 2 ? 'reduced-rate' : '',
-        subtotal: money(-refund.net),
-        subtotal_tax: money(-refund.tax),
-        total: money(-refund.net),
-        total_tax: money(-refund.tax),
-        taxes: [{ id: rate, total: money(-refund.tax), subtotal: money(-refund.tax) }],
-        meta_data: [{ id: refund.metaId, key: '_refunded_item_id', value: String(line.id) }],
-        sku: line.product.sku,
-        price: -refund.net / 100 / refund.quantity,
-      },
-    ],
-    shipping_lines: [],
-    tax_lines: [],
-    fee_lines: [],
-    _links: links(base, `/orders/${order.id}/refunds/${refund.id}`, { up: `/orders/${order.id}` }),
-  };
-}
-
 function renderOrder(base: string, o: OrderModel): Record<string, unknown> {
-  const items = o.lines.map((l) => ({ line: l, a: lineAmounts(o, l) }));
-  const itemsTotal = items.reduce((s, { a }) => s + a.total, 0);
-  const shippingNet = items.reduce((s, { a }) => s + a.subtotal, 0) >= FREE_SHIPPING_FROM ? 0 : SHIPPING_NET;
-  const shippingTax = taxOf(shippingNet, 1);
-  const cartTax = items.reduce((s, { a }) => s + a.totalTax, 0);
-  const discount = items.reduce((s, { a }) => s + a.subtotal - a.total, 0);
-  const discountTax = items.reduce((s, { a }) => s + a.subtotalTax - a.totalTax, 0);
-  const total = itemsTotal + shippingNet + cartTax + shippingTax;
-  const taxLines = ([1, 2] as Rate[])
-    .map((rate) => ({
-      rate,
-      items: items.filter(({ line }) => line.product.rate === rate).reduce((s, { a }) => s + a.totalTax, 0),
-      used: items.some(({ line }) => line.product.rate === rate) || (rate === 1 && shippingTax !== 0),
-      shipping: rate === 1 ? shippingTax : 0,
-    }))
-    .filter((t) => t.used);
-  const address = {
-    first_name: o.person.first,
-    last_name: o.person.last,
-    company: o.person.company,
-    address_1: o.person.street,
-    address_2: '',
-    city: o.person.city,
-    state: o.person.state,
-    postcode: o.person.zip,
-    country: 'CH',
-  };
-  const fee = o.payment.method === 'stripe' ? Math.floor((total * 29 + 500) / 1000) + 30 : 0;
-  const lineItems = items.map(({ line, a }) => ({
-    id: line.id,
-    name: line.product.name,
-    product_id: line.product.id,
-    variation_id: 0,
-    quantity: line.quantity,
-    tax_class: line.product.rate === 2 ? 'reduced-rate' : '',
-    subtotal: money(a.subtotal),
-    subtotal_tax: money(a.subtotalTax),
-    total: money(a.total),
-    total_tax: money(a.totalTax),
-    taxes: [{ id: line.product.rate, total: money(a.totalTax), subtotal: money(a.subtotalTax) }],
-    meta_data: [],
-    sku: line.product.sku,
-    price: a.total / 100 / line.quantity,
-    image: { id: '', src: '' },
-    parent_name: null,
-  }));
-  if (o.corrupt) lineItems[0]!.total = '12,50';
-  return {
-    id: o.id,
-    parent_id: 0,
-    status: o.trashed ? 'trash' : o.status,
-    currency: 'CHF',
-    version: '9.3.3',
-    prices_include_tax: false,
-    date_created: local(o.createdAt),
-    date_modified: local(o.modifiedAt),
-    discount_total: money(discount),
-    discount_tax: money(discountTax),
-    shipping_total: money(shippingNet),
-    shipping_tax: money(shippingTax),
-    cart_tax: money(cartTax),
-    total: money(total),
-    total_tax: money(cartTax + shippingTax),
-    customer_id: o.customerId,
-    order_key: `wc_order_${o.id.toString(36)}k${(o.id * 7919).toString(36)}`,
-    billing: { ...address, email: `${o.person.first.toLowerCase()}.${o.person.last.toLowerCase()}@example.ch`, phone: '+41 44 555 01 23' },
-    shipping: { ...address, phone: '' },
-    payment_method: o.payment.method,
-    payment_method_title: o.payment.title,
-    transaction_id: o.paidAt !== null && o.payment.method !== 'bacs' ? `${o.payment.method === 'stripe' ? 'ch_3Q' : 'twint_'}${o.id.toString(36).padStart(8, '0')}` : '',
-    customer_ip_address: '212.25.14.99',
-    customer_user_agent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
-    created_via: 'checkout',
-    customer_note: '',
-    date_completed: o.completedAt !== null ? local(o.completedAt) : null,
-    date_paid: o.paidAt !== null ? local(o.paidAt) : null,
-    cart_hash: `c${o.id.toString(16).padStart(31, '0')}`,
-    number: String(o.id),
-    meta_data: [
-      { id: o.id * 10 + 1, key: 'is_vat_exempt', value: 'no' },
-      ...(o.person.company ? [{ id: o.id * 10 + 2, key: '_billing_vat_id', value: 'CHE-123.456.788 MWST' }] : []),
-      ...(fee > 0 ? [{ id: o.id * 10 + 3, key: '_stripe_fee', value: money(fee) }, { id: o.id * 10 + 4, key: '_stripe_net', value: money(total - fee) }] : []),
-    ],
-    line_items: lineItems,
-    tax_lines: taxLines.map((t) => ({
-      id: o.taxLineIds[t.rate],
-      rate_code: RATES[t.rate].code,
-      rate_id: t.rate,
-      label: RATES[t.rate].label,
-      compound: false,
-      tax_total: money(t.items),
-      shipping_tax_total: money(t.shipping),
-      rate_percent: RATES[t.rate].percent,
-      meta_data: [],
-    })),
-    shipping_lines: [
-      {
-        id: o.shippingLineId,
-        method_title: shippingNet === 0 ? 'Gratisversand ab CHF 150' : 'PostPac Economy',
-        method_id: shippingNet === 0 ? 'free_shipping' : 'flat_rate',
-        instance_id: shippingNet === 0 ? '3' : '1',
-        total: money(shippingNet),
-        total_tax: money(shippingTax),
-        taxes: shippingTax === 0 ? [] : [{ id: 1, total: money(shippingTax), subtotal: '' }],
-        meta_data: [],
-      },
-    ],
-    fee_lines: [],
-    coupon_lines: o.coupon
-      ? [
-          {
-            id: o.coupon.id,
-            code: o.coupon.code,
-            discount: money(discount),
-            discount_tax: money(discountTax),
-            discount_type: 'percent',
-            nominal_amount: o.coupon.percent,
-            free_shipping: false,
-            meta_data: [],
-          },
-        ]
-      : [],
-    // The order embeds only a summary of each refund, newest first, with a negative total.
-    refunds: [...o.refunds].reverse().map((r) => ({ id: r.id, reason: r.reason, total: money(-(r.net + r.tax)) })),
-    payment_url: `${base}/kasse/order-pay/${o.id}/?pay_for_order=true`,
-    is_editable: false,
-    needs_payment: o.paidAt === null,
-    needs_processing: true,
-    date_created_gmt: gmt(o.createdAt),
-    date_modified_gmt: gmt(o.modifiedAt),
-    date_completed_gmt: o.completedAt !== null ? gmt(o.completedAt) : null,
-    date_paid_gmt: o.paidAt !== null ? gmt(o.paidAt) : null,
-    currency_symbol: 'CHF',
-    _links: links(base, `/orders/${o.id}`, o.customerId > 0 ? { customer: `/customers/${o.customerId}` } : {}),
-  };
+  const json = orderJson(
+    {
+      ...o,
+      status: o.trashed ? 'trash' : o.status,
+      email: `${o.person.first.toLowerCase()}.${o.person.last.toLowerCase()}@example.ch`,
+      vatId: o.person.company ? 'CHE-123.456.788 MWST' : null,
+    },
+    { base },
+  );
+  if (o.corrupt) (json.line_items as Record<string, unknown>[])[0]!.total = '12,50';
+  return json;
 }
 
 // ── the server ──────────────────────────────────────────────────────────────────────────────
@@ -447,7 +204,7 @@ class Emulator implements WooCommerceEmulator {
     for (let i = 0; i < n; i++) {
       const id = this.nextOrderId++;
       const modifiedAt = times[i]!;
-      const lines: LineModel[] = [];
+      const lines: Line[] = [];
       const count = 1 + Math.floor(this.rand() * 3);
       const used = new Set<number>();
       while (lines.length < count) {
@@ -499,7 +256,7 @@ class Emulator implements WooCommerceEmulator {
 
   private addRefund(order: OrderModel, at: number): void {
     const line = order.lines[0]!;
-    const a = lineAmounts(order, line);
+    const a = lineAmounts(line, order.coupon?.percent ?? 0);
     const net = Math.floor(a.total / line.quantity);
     order.refunds.push({
       id: this.nextRefundId++,
@@ -624,7 +381,7 @@ class Emulator implements WooCommerceEmulator {
         const o = this.models.get(Number(m[1]));
         if (!o) throw new HttpProblem(404, 'woocommerce_rest_invalid_order_id', 'Invalid order ID.');
         const page = paginate([...o.refunds].reverse(), params, 10);
-        return send(200, page.items.map((r) => renderRefund(this.url, o, r, false)), this.pageHeaders(url, page));
+        return send(200, page.items.map((r) => refundJson(this.url, o, r, false)), this.pageHeaders(url, page));
       }
       if (path === '/refunds' && this.refundsEndpoint) {
         const parents = idList(params, 'parent');
@@ -633,7 +390,7 @@ class Emulator implements WooCommerceEmulator {
           .flatMap((o) => o.refunds.map((r) => ({ o, r })))
           .sort((a, b) => b.r.createdAt - a.r.createdAt || b.r.id - a.r.id);
         const page = paginate(all, params, 10);
-        return send(200, page.items.map(({ o, r }) => renderRefund(this.url, o, r, true)), this.pageHeaders(url, page));
+        return send(200, page.items.map(({ o, r }) => refundJson(this.url, o, r, true)), this.pageHeaders(url, page));
       }
       throw new HttpProblem(404, 'rest_no_route', 'No route was found matching the URL and request method.');
     } catch (error) {
