@@ -14,30 +14,28 @@ import { createLogger, type Logger } from './log/logger.js';
 import { Redactor } from './log/redact.js';
 import { brokenGroups, describeBrokenGroup } from './outbox/groups.js';
 import { OperatorError, redriveDead, retryEntry, skipEntry } from './outbox/operator.js';
-import { backlog, listEntries, showEntry } from './outbox/queries.js';
+import { listEntries, showEntry } from './outbox/queries.js';
 import { OUTBOX_STATES, type OutboxState } from './outbox/states.js';
-import { listCursors } from './store/cursors.js';
-import { listJobRuns } from './store/job-runs.js';
-import { listSourceLeases } from './store/source-leases.js';
 import { closeQuarantined, getQuarantined, listQuarantine } from './store/quarantine.js';
-import { webhookTotals } from './store/webhook-events.js';
 import { accountBalance, accountStatement, openItemRows, transferGroups, trialBalance } from './targets/journal.js';
 import { credentialReport } from './service/credentials.js';
 import { checkBillectaOnline, type CurrencyFinding } from './service/online-check.js';
 import { Deliverer } from './service/deliver.js';
+import { BackfillProgress, deliveryProgress, outboxCounts, type ProgressMode } from './service/progress.js';
+import { backupDatabase } from './service/backup.js';
+import { checkIdle, copyToPostgres } from './service/db-copy.js';
 import { previewSource, pullSource, takeIn, type PullWindow } from './service/intake.js';
 import { closeRuntime, createRmaClient, createSource, openRuntime, targetMappingConflicts, type Runtime } from './service/runtime.js';
 import { mappingJsonSchema } from './mapping/json-schema.js';
 import { displayPath } from './config/yaml.js';
-import { parseListen } from './config/schema.js';
 import { checkAgainstChart, inspectMapping, loadMapping, type ChartAccount, type Mapping } from './mapping/load.js';
 import { previewRecords } from './service/preview.js';
 import { ENVELOPES, FileSource, recordsOfText } from './sources/file.js';
 import { Service, syncOnce } from './service/service.js';
+import { collectStatus, formatStatus, webhookAmount } from './service/status.js';
 import { describeHolder, SourceLeaseError, withSourceLease } from './service/source-lease.js';
-import { KNOWN_EVENTS } from './service/webhooks.js';
 import { reconcile, reconcileTargetsOf } from './service/reconcile.js';
-import { collectSummary, formatBalances, formatSummary, formatTransfer, money, readTransferBalance } from './service/summary.js';
+import { collectSummary, formatBalances, formatSummary, money } from './service/summary.js';
 import { startRunMyAccounts, type RmaChartAccount, type RmaEmulator, type RmaPartMaster } from './targets/runmyaccounts/emulator.js';
 import { startBillecta, type BillectaEmulator } from './targets/billecta/emulator.js';
 import type { RmaChartAccount as RmaChartRow, RunMyAccountsClient } from './targets/runmyaccounts/client.js';
@@ -84,30 +82,6 @@ async function withDatabase<T>(cmd: Command, fn: (db: Runtime['db'], config: Con
   }
 }
 
-/** A sum from a webhook in its currency; minor units as they came when kontor does not know the currency. */
-function webhookAmount(sumMinor: number, currency: string | null): string {
-  if (!currency) return `${sumMinor} (minor units, no currency)`;
-  try {
-    return money(minor(sumMinor), currency);
-  } catch {
-    return `${currency} ${sumMinor} (minor units)`;
-  }
-}
-
-/** What `status` shows of webhooks: payments per currency (count, sum, last received) and every other event type. */
-async function webhookStatus(rt: Runtime) {
-  const totals = await webhookTotals(rt.db);
-  const w = rt.config.raw.webhooks;
-  const at = w ? parseListen(w.listen) : null;
-  return {
-    endpoint: w && at ? `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}${w.billecta.path}` : null,
-    payments: totals
-      .filter((t) => t.eventType === 'InvoicePaymentReceived')
-      .map((t) => ({ source: t.source, currency: t.currency, count: t.count, sumMinor: t.sumMinor, lastReceivedAt: t.lastReceivedAt })),
-    events: totals.map((t) => ({ ...t, known: (KNOWN_EVENTS as readonly string[]).includes(t.eventType) })),
-  };
-}
-
 function positiveInt(value: string, what: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`"${value}" is not ${what}`);
@@ -115,6 +89,19 @@ function positiveInt(value: string, what: string): number {
 }
 
 const parseId = (value: string) => positiveInt(value, 'an entry id');
+
+/** 12,345 bytes (12.1 KiB). */
+function formatBytes(bytes: number): string {
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = '';
+  for (const u of units) {
+    if (value < 1024) break;
+    value /= 1024;
+    unit = u;
+  }
+  return `${bytes.toLocaleString('en-US')} bytes${unit ? ` (${(Math.round(value * 10) / 10).toLocaleString('en-US')} ${unit})` : ''}`;
+}
 
 function parseDay(value: string, option: string): Date {
   const iso = /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value;
@@ -190,8 +177,14 @@ export function buildProgram(): Command {
     .requiredOption('--to <date>', 'last day (YYYY-MM-DD, UTC, inclusive) or ISO timestamp (exclusive)')
     .option('--dry-run', 'map and print the documents, write and send nothing')
     .option('--json', 'print results as JSON')
-    .action(async (opts: { source: string; from: string; to: string; dryRun?: boolean; json?: boolean }, cmd: Command) => {
+    .option('--progress-interval <seconds>', 'when stderr or stdout is not a terminal (or with --json): log the progress every SECONDS (fractions allowed)', '10')
+    .option('--no-progress', 'no progress bar and no progress log lines')
+    .action(async (opts: { source: string; from: string; to: string; dryRun?: boolean; json?: boolean; progressInterval: string; progress: boolean }, cmd: Command) => {
       const window = backfillWindow(opts.from, opts.to);
+      const intervalSeconds = Number(opts.progressInterval);
+      if (opts.progressInterval.trim() === '' || !(intervalSeconds >= 0.01 && intervalSeconds <= 86_400)) {
+        throw new UsageError(`--progress-interval "${opts.progressInterval}" is not a number of seconds from 0.01 to 86400`);
+      }
       if (opts.dryRun) {
         // A dry run needs no database: it reads the source and maps, and writes nothing.
         const config = configOf(cmd);
@@ -211,15 +204,42 @@ export function buildProgram(): Command {
       }
       await withRuntime(cmd, async (rt) => {
         if (!rt.sources.has(opts.source)) throw new UsageError(`unknown source "${opts.source}" (configured: ${[...rt.sources.keys()].join(', ')})`);
-        // Under the source's lease: a `kontor run` (or another backfill) pulling it now makes this one stop here.
-        const pulled = await withSourceLease(rt, opts.source, { purpose: 'backfill' }, (signal) => pullSource(rt, opts.source, { window, signal }));
-        if (!pulled.ran) throw new SourceLeaseError(`${describeHolder(pulled.holder)}: nothing was read; run the backfill again when that pull has ended`);
-        const intake = pulled.value;
-        const delivery = await new Deliverer(rt).drain();
-        const summary = await collectSummary(rt, [intake], delivery);
-        if (opts.json) printJson({ window, ...summary });
-        else print(formatSummary(summary));
-        if (intake.quarantined > 0 || delivery.dead > 0) process.exitCode = 1;
+        // A bar on a terminal (stderr, never into --json or a pipe), log lines every interval anywhere else.
+        const mode: ProgressMode = !opts.progress ? 'off' : !opts.json && process.stderr.isTTY && process.stdout.isTTY ? 'bar' : 'log';
+        const progress = new BackfillProgress({ mode, logger: rt.logger, label: opts.source, intervalMs: intervalSeconds * 1000, db: rt.db });
+        try {
+          if (mode === 'log') rt.logger.info(`backfill ${opts.source}: pulling the orders created from ${window.from} to ${window.to}; progress every ${intervalSeconds} s`);
+          // Under the source's lease: a `kontor run` (or another backfill) pulling it now makes this one stop here.
+          const pulled = await withSourceLease(rt, opts.source, { purpose: 'backfill' }, async (signal) => {
+            progress.startPull();
+            let records = 0;
+            const stats = await pullSource(rt, opts.source, {
+              window,
+              signal,
+              onTotal: (n) => progress.pullTotal(n),
+              onRecord: (s, n) => {
+                records = n;
+                progress.pullRecord(s, n);
+              },
+            });
+            progress.endPull(stats, records);
+            return stats;
+          });
+          if (!pulled.ran) throw new SourceLeaseError(`${describeHolder(pulled.holder)}: nothing was read; run the backfill again when that pull has ended`);
+          const intake = pulled.value;
+          // The delivery's total: every outbox entry waiting now (due, or being delivered), whichever source it came from.
+          const start = mode === 'off' ? null : await outboxCounts(rt.db);
+          if (start) progress.startDelivery(start.waiting, async () => deliveryProgress(start, await outboxCounts(rt.db)));
+          const delivery = await new Deliverer(rt).drain();
+          if (start) progress.endDelivery(delivery, (await outboxCounts(rt.db)).waiting);
+          progress.stop();
+          const summary = await collectSummary(rt, [intake], delivery);
+          if (opts.json) printJson({ window, ...summary });
+          else print(formatSummary(summary));
+          if (intake.quarantined > 0 || delivery.dead > 0) process.exitCode = 1;
+        } finally {
+          progress.stop();
+        }
       });
     });
 
@@ -454,70 +474,74 @@ export function buildProgram(): Command {
       }
     });
 
+  const dbCommand = program.command('db').description('the database itself: online backups (SQLite), and the move to PostgreSQL');
+  dbCommand
+    .command('backup')
+    .description(
+      'an online, consistent copy of the SQLite database into FILE (mode 0600), also while kontor runs; ' +
+        'the schema is left as it is (no migrations). PostgreSQL: use pg_dump (exit 2)',
+    )
+    .argument('<file>', 'the backup file to write; must not exist unless --force')
+    .option('--force', 'replace FILE if it exists')
+    .option('--database <file>', "the SQLite file to back up instead of config.yaml's database.file; no configuration is read then")
+    .option('--json', 'print the outcome as JSON')
+    .action(async (file: string, opts: { force?: boolean; database?: string; json?: boolean }, cmd: Command) => {
+      const settings = opts.database ? { client: 'sqlite' as const, file: path.resolve(opts.database), busyTimeoutMs: 5000 } : configOf(cmd).database;
+      const result = await backupDatabase(settings, file, { force: Boolean(opts.force) });
+      if (opts.json) printJson(result);
+      else print(`${displayPath(result.database)} backed up to ${displayPath(result.file)}: ${formatBytes(result.bytes)} in ${result.ms} ms`);
+    });
+  dbCommand
+    .command('copy')
+    .description(
+      "copy the SQLite database of config.yaml, whole, into an empty PostgreSQL database (schema created there first), to move kontor to PostgreSQL; " +
+        'kontor must be stopped. Then set database.url in config.yaml',
+    )
+    .requiredOption('--to <url>', 'the PostgreSQL database: postgres://user@host:5432/db (a password here is redacted from all output; PGPASSWORD or ~/.pgpass keep it off the command line)')
+    .option('--json', 'print the rows copied per table as JSON')
+    .action(async (opts: { to: string; json?: boolean }, cmd: Command) => {
+      const config = configOf(cmd);
+      if (!/^postgres(ql)?:\/\//.test(opts.to)) throw new UsageError('--to must be a postgres:// or postgresql:// URL');
+      const password = (() => {
+        try {
+          return decodeURIComponent(new URL(opts.to).password);
+        } catch {
+          return '';
+        }
+      })();
+      redactor = new Redactor([...config.secrets, ...(password ? [password] : [])]);
+      if (config.database.client !== 'sqlite') throw new UsageError('kontor db copy copies a SQLite database to PostgreSQL; this configuration uses PostgreSQL already (database.url)');
+      const sqlite = openDatabase(config.database);
+      const pg = openDatabase({ client: 'postgres', url: opts.to, busyTimeoutMs: config.database.busyTimeoutMs, poolMax: 2 });
+      try {
+        await migrateLatest(sqlite);
+        await checkIdle(sqlite);
+        await migrateLatest(pg);
+        const report = await copyToPostgres(sqlite, pg);
+        if (opts.json) {
+          printJson({ from: config.database.file, to: opts.to, ...report });
+          return;
+        }
+        for (const t of report.tables) print(`${t.table.padEnd(20)}${t.rows.toLocaleString('en-US').padStart(12)} rows`);
+        print(`copied ${displayPath(config.database.file)} to ${opts.to} in ${report.ms} ms; now set database.url to it in config.yaml (and remove database.file), then start kontor`);
+      } finally {
+        await Promise.all([sqlite.destroy(), pg.destroy()]);
+      }
+    });
+
   program
     .command('status')
     .description(
-      'source cursors, outbox backlog, dead letters, in-doubt entries, quarantine, credential expiry, and the transfer account balance per target ' +
+      'source cursors with their lag and last successful pull, outbox backlog, dead letters, in-doubt entries, quarantine, credential expiry, and the transfer account balance per target ' +
         'as the target sees it (Run my Accounts: read from gl/v2/saldo; "not known: …" when the target cannot be reached)',
     )
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
+      // Collected in src/service/status.ts, which the status page of `kontor run` shows too.
       await withRuntime(cmd, async (rt) => {
-        const status = {
-          cursors: await listCursors(rt.db),
-          // The scheduled jobs' last runs (kontor run) and the sources being pulled right now, by any process.
-          jobs: await listJobRuns(rt.db),
-          leases: (await listSourceLeases(rt.db)).filter((l) => l.lease_until > new Date().toISOString()),
-          backlog: await backlog(rt.db),
-          dead: (await listEntries(rt.db, { state: 'dead' })).map((e) => ({ id: e.id, target: e.target, document: e.doc_key, reason: e.last_error })),
-          inDoubt: (await listEntries(rt.db, { state: 'in_doubt' })).map((e) => ({ id: e.id, target: e.target, document: e.doc_key, cause: e.last_error })),
-          quarantine: (await listQuarantine(rt.db)).map((q) => ({ id: q.id, source: q.source, record: q.record_id, origin: q.origin, field: q.field, reason: q.reason })),
-          // As each target sees it (Run my Accounts: gl/v2/saldo); a target out of reach is shown, not thrown.
-          transfer: await Promise.all(
-            rt.config.targets.map(async (t) => {
-              const read = await readTransferBalance(rt, rt.targets.get(t.name)!);
-              return { target: t.name, type: t.config.type, account: t.config.transfer_account, balance: read.balance, error: read.error };
-            }),
-          ),
-          credentials: credentialReport(rt.config),
-          // Storno and netting groups with members through and others dead or skipped: the target's books are off.
-          brokenGroups: (await brokenGroups(rt.db)).map((g) => ({ target: g.target, group: g.group, currency: g.currency, transferDelivered: g.transferDelivered, members: g.members, message: describeBrokenGroup(g, money) })),
-          // Learned from webhooks (Billecta: InvoicePaymentReceived are payments; credits, write-offs, "paid" and unknown events are counted apart).
-          webhooks: await webhookStatus(rt),
-        };
-        if (opts.json) return printJson(status);
-        print('sources:');
-        for (const s of rt.config.sources) {
-          const c = status.cursors.find((x) => x.source === s.name);
-          print(`  ${s.name}: cursor ${c ? `${c.cursor} (saved ${c.updated_at})` : '(none yet)'}`);
-          const l = status.leases.find((x) => x.source === s.name);
-          if (l) print(`    being pulled now by ${l.owner} (${l.purpose}) since ${l.taken_at}`);
-        }
-        if (status.jobs.length > 0) print('jobs (last run):');
-        for (const j of status.jobs) {
-          print(`  ${j.job}: ${j.started_at ? `${j.outcome ?? '?'}, started ${j.started_at}${j.finished_at ? `, ended ${j.finished_at}` : ''}${j.detail ? `: ${j.detail}` : ''}` : 'never run'}`);
-        }
-        print('outbox:');
-        if (status.backlog.length === 0) print('  empty');
-        for (const b of status.backlog) print(`  ${b.target}: ${b.count} ${b.state}`);
-        for (const d of status.dead) print(`  dead #${d.id} ${d.document} → ${d.target}: ${d.reason ?? ''}`);
-        for (const d of status.inDoubt) print(`  in doubt #${d.id} ${d.document} → ${d.target}: ${d.cause ?? ''}`);
-        print(status.quarantine.length === 0 ? 'quarantine: empty' : 'quarantine:');
-        for (const q of status.quarantine) print(`  #${q.id} ${q.source} order ${q.record} (${q.origin}): ${q.field ? `${q.field}: ` : ''}${q.reason}`);
-        print('transfer accounts:');
-        for (const t of status.transfer) print(`  ${t.target} ${t.account}: ${formatTransfer(t.balance, t.error)}`);
-        for (const g of status.brokenGroups) print(`  ALERT: ${g.message}`);
-        print('credentials:');
-        if (status.credentials.length === 0) print('  none configured');
-        for (const c of status.credentials) print(`  ${c.level.padEnd(8)}${c.message}`);
-        if (status.webhooks.endpoint || status.webhooks.events.length > 0) {
-          print(`webhooks${status.webhooks.endpoint ? ` (${status.webhooks.endpoint})` : ' (not configured)'}:`);
-          if (status.webhooks.payments.length === 0) print('  payments: none received');
-          for (const p of status.webhooks.payments) print(`  payments ${p.source}: ${p.count} × ${webhookAmount(p.sumMinor, p.currency)}, last received ${p.lastReceivedAt}`);
-          for (const e of status.webhooks.events.filter((x) => x.eventType !== 'InvoicePaymentReceived')) {
-            print(`  ${e.source} ${e.eventType}${e.known ? '' : ' (unknown)'}: ${e.count}${e.currency ? ` × ${webhookAmount(e.sumMinor, e.currency)}` : ''}, last received ${e.lastReceivedAt}`);
-          }
-        }
+        const status = await collectStatus(rt);
+        if (opts.json) printJson(status);
+        else print(formatStatus(status));
       });
     });
 

@@ -77,6 +77,7 @@ export function loadConfig(configPath: string = DEFAULT_CONFIG_PATH, env: NodeJS
     }
   }
   if (raw.webhooks?.billecta) secrets.add(raw.webhooks.billecta.secret);
+  if (raw.ops?.status_token) secrets.add(raw.ops.status_token);
   // Credentials of targets, however given, are secrets too (dates aside).
   for (const t of Object.values(raw.targets)) {
     for (const set of Object.values(t.credentials)) {

@@ -294,7 +294,8 @@ export function parseListen(value: string): { host: string; port: number } | nul
   return { host, port };
 }
 
-const webhookListen = z.string().refine((v) => parseListen(v) !== null, 'expected host:port, e.g. "127.0.0.1:8787"');
+const listenAt = (example: string) => z.string().refine((v) => parseListen(v) !== null, `expected host:port, e.g. "${example}"`);
+const webhookListen = listenAt('127.0.0.1:8787');
 
 /**
  * Webhooks that targets push to kontor (issue #7). Billecta signs nothing: it sends the
@@ -316,6 +317,19 @@ const webhooks = z.strictObject({
   }),
 });
 
+/**
+ * The monitoring endpoint of `kontor run` (issue #9): /metrics, /healthz and /readyz without
+ * authentication, and the status page behind `status_token`. Off without this block.
+ */
+const ops = z.strictObject({
+  /** Loopback unless said otherwise; a bare port also means 127.0.0.1. */
+  listen: listenAt('127.0.0.1:9464').default('127.0.0.1:9464'),
+  /** Guards the status page (/status, /status.json); without it the page is off. A secret. */
+  status_token: secret.min(16, 'use a status token of at least 16 characters').optional(),
+  /** How often an open status page reloads its figures. */
+  status_refresh_seconds: numeric(z.number().int().min(1).max(3600)).default(15),
+});
+
 export const configSchema = z
   .strictObject({
     database: database.default({ busy_timeout_ms: 5000, pool_max: 10 }),
@@ -332,6 +346,7 @@ export const configSchema = z
     sources: z.record(name, source).refine((s) => Object.keys(s).length > 0, 'configure at least one source'),
     targets: z.record(name, target).refine((t) => Object.keys(t).length > 0, 'configure at least one target'),
     webhooks: webhooks.optional(),
+    ops: ops.optional(),
   })
   .superRefine((config, ctx) => {
     const targetNames = Object.keys(config.targets);
@@ -352,3 +367,4 @@ export type SourceConfig = z.infer<typeof source>;
 export type TargetConfig = z.infer<typeof target>;
 export type CredentialSet = z.infer<typeof credentialSet>;
 export type WebhooksConfig = z.infer<typeof webhooks>;
+export type OpsConfig = z.infer<typeof ops>;

@@ -93,6 +93,19 @@ export interface HttpClientOptions {
   transport?: HttpTransport;
   /** Wraps every exchange on the wire, retries included (see ExchangeGate). */
   gate?: ExchangeGate;
+  /**
+   * Told about each exchange on the wire once it has ended, retries included (for metrics):
+   * its method, the status (null when no answer came) and how long it took, from sending to
+   * the end of the body (the rate limit's and the gate's waits left out). Must not throw.
+   */
+  observe?: (exchange: ExchangeObservation) => void;
+}
+
+export interface ExchangeObservation {
+  method: HttpMethod;
+  /** Null when no answer came (a network failure or a timeout). */
+  status: number | null;
+  durationMs: number;
 }
 
 /**
@@ -274,6 +287,7 @@ export class HttpClient {
   private readonly bucket: TokenBucket | null;
   private readonly onRetry: HttpClientOptions['onRetry'];
   private readonly gate: ExchangeGate | undefined;
+  private readonly observe: HttpClientOptions['observe'];
 
   constructor(options: HttpClientOptions) {
     this.name = options.name;
@@ -293,6 +307,7 @@ export class HttpClient {
     this.bucket = options.rateLimit ? new TokenBucket(options.rateLimit, this.sleep, this.now) : null;
     this.onRetry = options.onRetry;
     this.gate = options.gate;
+    this.observe = options.observe;
   }
 
   /** Exponential backoff with full jitter; a server's Retry-After wins when it asks for longer. */
@@ -329,12 +344,15 @@ export class HttpClient {
       let failure: { reason: string; status: number | null; retryAfter: number | null; body: string };
       try {
         let res: Exchange;
+        const sent = performance.now();
         try {
           res = this.transport === 'fetch' ? await this.viaFetch(url, req.method, headers, body) : await this.viaUndici(url, req.method, headers, body);
         } catch (error) {
+          this.observed(req.method, null, sent);
           await this.gate?.leave(ticket, null);
           throw error;
         }
+        this.observed(req.method, res.status, sent);
         await this.gate?.leave(ticket, res);
         const { text } = res;
         const resHeaders = res.headers;
@@ -382,6 +400,15 @@ export class HttpClient {
       const delayMs = this.backoffMs(attempt, failure.retryAfter);
       this.onRetry?.({ attempt: attempt + 1, delayMs, reason: `${req.method} ${shown}: ${failure.reason}` });
       await this.sleep(delayMs);
+    }
+  }
+
+  private observed(method: HttpMethod, status: number | null, sent: number): void {
+    if (!this.observe) return;
+    try {
+      this.observe({ method, status, durationMs: performance.now() - sent });
+    } catch {
+      // An observer's failure is no failure of the request.
     }
   }
 

@@ -18,6 +18,7 @@ import { loadDocument } from '../outbox/enqueue.js';
 import { reapExpiredLeases } from '../outbox/reap.js';
 import { backoffMs, failingForMs, markDead, markDelivered, markInDoubt, markReleased, markRetry } from '../outbox/settle.js';
 import type { OutboxEntry } from '../outbox/states.js';
+import { yieldToEventLoop } from './intake.js';
 import type { Runtime } from './runtime.js';
 import { money } from './summary.js';
 
@@ -150,6 +151,8 @@ export class Deliverer {
               this.inFlight.delete(entry.id);
               this.claimed.delete(entry.id);
             }
+            // A journal target writes synchronously (SQLite): give timers a turn between entries (see intake.ts).
+            await yieldToEventLoop();
           }
         }
       };
@@ -193,6 +196,7 @@ export class Deliverer {
     if (!target) {
       await markDead(db, entry, `target "${entry.target}" is no longer configured`);
       stats.dead++;
+      this.rt.metrics?.dead.inc({ target: entry.target, kind: 'unknown' });
       return;
     }
     const doc = await loadDocument(db, entry.document_id);
@@ -202,12 +206,14 @@ export class Deliverer {
         if (found) {
           await markDelivered(db, entry, found.externalId, 'found at the target by the in-doubt lookup');
           stats.delivered++;
+          this.rt.metrics?.delivered.inc({ target: entry.target, kind: doc.kind });
           return;
         }
       }
       const delivered = await target.deliver(doc);
       await markDelivered(db, entry, delivered.externalId);
       stats.delivered++;
+      this.rt.metrics?.delivered.inc({ target: entry.target, kind: doc.kind });
       log.debug(`delivered ${doc.kind} ${numberOf(doc)} as ${delivered.externalId}`, { document: entry.document_id });
     } catch (error) {
       // Target errors may echo request details; what is stored and logged is redacted.
@@ -216,6 +222,7 @@ export class Deliverer {
       const giveUp = async (reason: string) => {
         await markDead(db, entry, reason);
         stats.dead++;
+        this.rt.metrics?.dead.inc({ target: entry.target, kind: doc.kind });
         log.error(`${what}: ${reason}`);
         // A storno or netting group with this member stuck and another through leaves the target's books off.
         if ((doc.kind === 'payment' || doc.kind === 'storno') && doc.group) {
@@ -249,6 +256,7 @@ export class Deliverer {
         if (tooOld) return giveUp(`${tooOld}: ${message}`);
         await markRetry(db, entry, message, backoffMs(entry.attempts));
         stats.retrying++;
+        this.rt.metrics?.failed.inc({ target: entry.target, kind: doc.kind, outcome: 'retry' });
         log.warn(`${what}: will retry: ${message}`);
       } else {
         if (exhausted) return giveUp(`gave up after ${entry.attempts} attempts with unknown outcome: ${message}; check the target before retrying`);
@@ -256,6 +264,7 @@ export class Deliverer {
         // The target may or may not have it: look it up before sending again.
         await markInDoubt(db, entry, `outcome unknown: ${message}`, backoffMs(entry.attempts));
         stats.inDoubt++;
+        this.rt.metrics?.failed.inc({ target: entry.target, kind: doc.kind, outcome: 'in_doubt' });
         log.warn(`${what}: outcome unknown, will look it up before resending: ${message}`);
       }
     }

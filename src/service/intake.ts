@@ -46,6 +46,13 @@ export interface IntakeOptions {
    * and leave the stored cursor where it is.
    */
   recheckFrom?: string;
+  /** Progress (`kontor backfill`): how many records the source expects to yield, if it can tell (PullOptions.onTotal). */
+  onTotal?: (records: number) => void;
+  /**
+   * Progress: called after each record is taken in, with the counts so far and how many records
+   * the source has yielded (`records`, those outside a backfill window included; `stats.read` counts those inside).
+   */
+  onRecord?: (stats: Readonly<IntakeStats>, records: number) => void;
 }
 
 export type RecordOutcome = 'booked' | 'unchanged' | 'skipped' | 'quarantined' | 'outside-window';
@@ -64,8 +71,13 @@ export async function pullSource(rt: Runtime, sourceName: string, options: Intak
   const cursor = options.window ? fromWindow : (options.recheckFrom ?? (await readCursor(rt.db, sourceName)));
   // The records since the last checkpoint that stay in the quarantine, for the adapter's settle().
   let failed: SettleOutcome['failed'] = [];
-  for await (const record of binding.adapter.pull({ cursor })) {
+  let records = 0;
+  for await (const record of binding.adapter.pull({ cursor, ...(options.onTotal ? { onTotal: options.onTotal } : {}) })) {
     if (options.signal?.aborted) break;
+    // better-sqlite3 answers synchronously, so a pull of local files never gives timers a turn:
+    // without this, the source lease is not renewed and the ops server does not answer.
+    await yieldToEventLoop();
+    records++;
     stats.read++;
     const { outcome, documents, failure } = await takeIn(rt, binding, record, options);
     if (failure !== undefined) failed.push({ id: record.id, origin: record.origin, reason: failure });
@@ -83,6 +95,7 @@ export async function pullSource(rt: Runtime, sourceName: string, options: Intak
       }
     }
     if (record.checkpoint) failed = [];
+    options.onRecord?.(stats, records);
   }
   return stats;
 }
@@ -233,4 +246,9 @@ async function lastEntryOf(db: Knex, source: string, subject: string, target: st
   const documents = db('documents').where({ source, subject }).select('id');
   const row = (await db('outbox_entries').whereIn('document_id', documents).where({ target }).max({ id: 'id' }).first()) as { id: number | string | null } | undefined;
   return row?.id == null ? null : Number(row.id);
+}
+
+/** Let timers and I/O callbacks run (setImmediate: after the poll phase, a few microseconds). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -10,7 +10,7 @@
  *   scheduled) and now missed that run while kontor was down, and runs once at once. What it
  *   reads then is decided by the source's cursor, so one run makes up for any number of missed ones.
  */
-import { schedule, type ScheduledTask } from 'node-cron';
+import { createTask, schedule, type ScheduledTask } from 'node-cron';
 import type { Knex } from 'knex';
 import type { Logger } from '../log/logger.js';
 import { knownJob } from '../store/job-runs.js';
@@ -108,4 +108,44 @@ export function nextRunAfter(task: ScheduledTask, after: Date): Date | null {
     if (task.match(new Date(t))) return new Date(t);
   }
   return null;
+}
+
+/** Unstarted tasks by `timezone expression`, only ever asked for their times (never run). */
+const matchers = new Map<string, ScheduledTask>();
+
+/**
+ * The last two times at or before `now` at which a cron expression fires in `timezone`, latest
+ * first (fewer when it fired less often in the past 400 days): the schedule's interval around
+ * now is their difference, however irregular the schedule (weekdays only, say).
+ */
+export function lastScheduledTimes(expression: string, timezone: string, now = new Date()): Date[] {
+  const key = `${timezone} ${expression}`;
+  let task = matchers.get(key);
+  if (!task) {
+    task = createTask(expression, () => undefined, { timezone, name: `kontor-interval ${key}` });
+    matchers.set(key, task);
+  }
+  // Widen the look back until two times are found: a few steps for frequent schedules.
+  for (const spanMs of [3_600_000, 86_400_000, 8 * 86_400_000, 62 * 86_400_000, 400 * 86_400_000]) {
+    const found: Date[] = [];
+    for (let t = nextRunAfter(task, new Date(now.getTime() - spanMs)); t && t.getTime() <= now.getTime(); t = nextRunAfter(task, t)) {
+      found.unshift(t);
+      found.length = Math.min(found.length, 2);
+    }
+    if (found.length === 2 || spanMs === 400 * 86_400_000) return found;
+  }
+  return [];
+}
+
+/**
+ * The interval of a schedule around `now`: the gap between the last two times it fired, or
+ * (for a schedule that fired less than twice in 400 days) between the next two.
+ */
+export function scheduleIntervalMs(expression: string, timezone: string, now = new Date()): number {
+  const past = lastScheduledTimes(expression, timezone, now);
+  if (past.length === 2) return past[0]!.getTime() - past[1]!.getTime();
+  const task = matchers.get(`${timezone} ${expression}`)!;
+  const first = nextRunAfter(task, now);
+  const second = first ? nextRunAfter(task, first) : null;
+  return first && second ? second.getTime() - first.getTime() : 400 * 86_400_000;
 }

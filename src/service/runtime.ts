@@ -17,7 +17,7 @@ import { FileSource } from '../sources/file.js';
 import { ShopifySource } from '../sources/shopify.js';
 import { ShopwareSource } from '../sources/shopware.js';
 import { WooCommerceSource } from '../sources/woocommerce.js';
-import { HttpClient } from '../http/client.js';
+import { HttpClient, type HttpClientOptions } from '../http/client.js';
 import type { SourceAdapter } from '../sources/types.js';
 import { JournalTarget } from '../targets/journal.js';
 import { RunMyAccountsClient, type RmaLog, type RunMyAccountsClientOptions } from '../targets/runmyaccounts/client.js';
@@ -26,6 +26,7 @@ import { RunMyAccountsTarget } from '../targets/runmyaccounts/target.js';
 import { BillectaClient, type BillectaClientOptions } from '../targets/billecta/client.js';
 import { BillectaTarget } from '../targets/billecta/target.js';
 import type { TargetAdapter } from '../targets/types.js';
+import type { Metrics } from './metrics.js';
 
 export interface SourceBinding {
   config: ResolvedSource;
@@ -41,9 +42,18 @@ export interface Runtime {
   logger: Logger;
   sources: Map<string, SourceBinding>;
   targets: Map<string, TargetAdapter>;
+  /**
+   * Counters of deliveries and HTTP exchanges, once set (by `kontor run` with `ops:`, which
+   * serves them at /metrics; the HTTP clients report to whatever is set here when they answer).
+   * Unset, nothing is counted and prom-client is never loaded.
+   */
+  metrics?: Metrics;
 }
 
-export function createSource(source: ResolvedSource, secrets: Iterable<string> = []): SourceAdapter {
+/** What the HTTP clients of sources and targets report each exchange to (metrics). */
+export type HttpObserve = HttpClientOptions['observe'];
+
+export function createSource(source: ResolvedSource, secrets: Iterable<string> = [], observe?: HttpObserve): SourceAdapter {
   const c = source.config;
   if (c.type === 'file') return new FileSource({ name: source.name, folder: source.path, label: c.path, format: c.format, moveProcessed: c.move_processed, doneFolder: c.done_folder, failedFolder: c.failed_folder });
   const rps = c.requests_per_second;
@@ -52,7 +62,7 @@ export function createSource(source: ResolvedSource, secrets: Iterable<string> =
     baseUrl: source.path,
     pageSize: c.page_size,
     window: { overlapMinutes: c.overlap_minutes, lagSeconds: c.lag_seconds, startDate: c.start_date },
-    http: new HttpClient({ name: `source ${source.name}`, secrets, rateLimit: { perSecond: rps, burst: Math.max(1, Math.ceil(rps)) }, baseDelayMs: c.retry_base_delay_ms }),
+    http: new HttpClient({ name: `source ${source.name}`, secrets, rateLimit: { perSecond: rps, burst: Math.max(1, Math.ceil(rps)) }, baseDelayMs: c.retry_base_delay_ms, ...(observe ? { observe } : {}) }),
   };
   switch (c.type) {
     case 'woocommerce':
@@ -174,12 +184,13 @@ export function createBillectaClient(target: ResolvedTarget, options: Pick<Bille
  * `mapping`: one mapping of a source delivering to this target (Billecta takes its
  * `target.paid_orders` and `rounding.account`; when several sources deliver there, the first).
  */
-export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, mapping?: Mapping): TargetAdapter {
+export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, mapping?: Mapping, observe?: HttpObserve): TargetAdapter {
   assertDeliverable(target);
   const c = target.config;
+  const http = observe ? { http: { observe } } : {};
   if (c.type === 'runmyaccounts') {
     const log = logger ? rmaLog(logger.child({ target: target.name })) : undefined;
-    const client = createRmaClient(target, log ? { log } : {});
+    const client = createRmaClient(target, { ...(log ? { log } : {}), ...http });
     return new RunMyAccountsTarget({
       name: target.name,
       client,
@@ -192,7 +203,7 @@ export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, 
   if (c.type === 'billecta') {
     const log = logger ? rmaLog(logger.child({ target: target.name })) : undefined;
     // The budget is counted in the database, across every kontor process that shares it (issue #7).
-    const client = createBillectaClient(target, { failures: sharedCallBudget(db, target.name), ...(log ? { log } : {}) });
+    const client = createBillectaClient(target, { failures: sharedCallBudget(db, target.name), ...(log ? { log } : {}), ...http });
     const clearingAccounts = new Set(Object.keys(c.payment_means));
     /** Documents in this target's outbox (in `state`, if given) whose JSON body has `"field":"value"`, newest first. */
     const delivered = async (kinds: string[], field: string, value: string, state?: string) => {
@@ -269,6 +280,8 @@ export interface RuntimeOptions {
   migrate?: boolean;
   /** An already open database (tests use a PostgreSQL schema of their own). */
   db?: Knex;
+  /** The metrics the runtime counts into from the start; default none (`kontor run` sets them later). */
+  metrics?: Metrics;
 }
 
 export async function openRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -288,11 +301,12 @@ export async function openRuntime(config: Config, logger: Logger, options: Runti
       const source = config.sources.find((s) => s.targets.includes(target));
       return source ? mappings.get(source.name) : undefined;
     };
-    const targets = new Map(config.targets.map((t) => [t.name, createTarget(t, db, logger, mappingFor(t.name))]));
-    const sources = new Map(
-      config.sources.map((s) => [s.name, { config: s, adapter: createSource(s, config.secrets), mapping: mappings.get(s.name)! }]),
-    );
-    return { config, db, logger, sources, targets, redactor: new Redactor(config.secrets) };
+    const rt: Runtime = { config, db, logger, sources: new Map(), targets: new Map(), redactor: new Redactor(config.secrets), ...(options.metrics ? { metrics: options.metrics } : {}) };
+    // Read at each exchange: metrics set on the runtime later are counted into from then on.
+    const observe = (role: 'source' | 'target', name: string): HttpObserve => (exchange) => rt.metrics?.observeHttp(role, name, exchange);
+    for (const t of config.targets) rt.targets.set(t.name, createTarget(t, db, logger, mappingFor(t.name), observe('target', t.name)));
+    for (const s of config.sources) rt.sources.set(s.name, { config: s, adapter: createSource(s, config.secrets, observe('source', s.name)), mapping: mappings.get(s.name)! });
+    return rt;
   } catch (error) {
     await db.destroy();
     throw error;

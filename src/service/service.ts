@@ -2,6 +2,9 @@
  * The long-running service: a first sync at start, then each source on its cron schedule,
  * delivery polling for retries, a daily credential check, and a graceful stop on SIGINT/SIGTERM.
  *
+ * With an `ops:` block, an HTTP endpoint (ops-server.ts) serves /metrics, /healthz, /readyz and
+ * the status page while the service runs; it starts first and closes on stop, before the database.
+ *
  * Scheduled jobs (jobs.ts) never overlap themselves, keep their last run in the database and
  * catch up on a run missed while kontor was down. Every pull holds the source's lease
  * (source-lease.ts), so no other kontor process pulls that source at the same time.
@@ -16,6 +19,7 @@ import { credentialReport } from './credentials.js';
 import { Deliverer, emptyDeliveryStats, type DeliveryStats } from './deliver.js';
 import { pullSource, type IntakeOptions, type IntakeStats } from './intake.js';
 import { ScheduledJob } from './jobs.js';
+import type { OpsServer } from './ops-server.js';
 import { encodeWatermark } from '../sources/watermark.js';
 import { closeRuntime, type Runtime } from './runtime.js';
 import { PROCESS_OWNER, withSourceLease } from './source-lease.js';
@@ -80,6 +84,8 @@ export class Service {
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped: Promise<void> | null = null;
   private webhooks: WebhookServer | null = null;
+  private ops: OpsServer | null = null;
+  private firstSyncDone = false;
   private resolveDone!: () => void;
   readonly done = new Promise<void>((resolve) => {
     this.resolveDone = resolve;
@@ -131,6 +137,11 @@ export class Service {
     }
   }
 
+  /** The ops endpoint's base URL while it listens (`ops:` configured), else null. */
+  get opsUrl(): string | null {
+    return this.ops?.url ?? null;
+  }
+
   /** The webhook endpoint's URL while it listens (`webhooks:` configured), else null. */
   get webhookUrl(): string | null {
     return this.webhooks?.url ?? null;
@@ -139,8 +150,21 @@ export class Service {
   async start(): Promise<Summary | undefined> {
     const { rt } = this;
     const started = Date.now();
+    // First, so that a port already in use stops the start before any work is done.
+    const ops = rt.config.raw.ops;
+    if (ops) {
+      try {
+        // Loaded only here: prom-client takes a while to load, and no other command needs it.
+        const [{ Metrics }, { startOpsServer }] = await Promise.all([import('./metrics.js'), import('./ops-server.js')]);
+        rt.metrics ??= new Metrics();
+        this.ops = await startOpsServer({ rt, metrics: rt.metrics, settings: ops, firstSyncDone: () => this.firstSyncDone, stopping: () => this.stopped !== null });
+      } catch (error) {
+        rt.logger.error(errorMessage(error));
+        await this.stop();
+        throw error;
+      }
+    }
     if (rt.config.raw.webhooks) {
-      // First, so that a port already in use stops the start before any work is done.
       try {
         this.webhooks = await startWebhookServer(rt);
       } catch (error) {
@@ -181,6 +205,8 @@ export class Service {
       this.options.print(`kontor: first sync finished in ${Date.now() - started} ms\n${formatSummary(s)}`);
       return s;
     });
+    // Done, or failed (logged): /readyz now judges by the sources alone.
+    this.firstSyncDone = true;
     // Stopped during the first sync: nothing is put on a schedule.
     if (this.stopped) return summary ?? undefined;
 
@@ -268,9 +294,12 @@ export class Service {
       const deadline = Date.now() + rt.config.raw.service.shutdown_grace_seconds * 1000;
       // Webhook requests in flight still write to the database: the server closes first, within the same grace.
       const webhooksClosed = this.webhooks?.close(deadline - Date.now()) ?? Promise.resolve();
+      // The ops endpoint reads the database too (and answers /readyz 503 from now on).
+      const opsClosed = this.ops?.close(deadline - Date.now()) ?? Promise.resolve();
       await this.deliverer.settle(deadline - Date.now());
       await Promise.race([this.chain, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
       await webhooksClosed;
+      await opsClosed;
       await closeRuntime(rt);
       rt.logger.info('kontor stopped');
       this.resolveDone();

@@ -20,13 +20,13 @@
  *   without a second row; a database failure gets 500 so that Billecta delivers again.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Knex } from 'knex';
 import type { Config } from '../config/load.js';
 import { parseListen, type WebhooksConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { listenHttp } from './http-server.js';
 import { recordWebhookEvent, type WebhookEventInput } from '../store/webhook-events.js';
 
 /** Events whose data is an IncomingPaymentView, keyed by PaymentReferenceId. */
@@ -177,7 +177,6 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     if (typeof given !== 'string') return false;
     return timingSafeEqual(createHash('sha256').update(given, 'utf8').digest(), expected);
   };
-  const inFlight = new Set<Promise<void>>();
 
   const answer = (res: ServerResponse, status: number, body: Record<string, unknown>, close = false) => {
     if (res.headersSent) return;
@@ -260,48 +259,15 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     }
   };
 
-  const server: Server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
-    const work = handle(req, res)
-      .catch((error: unknown) => {
-        log.error(`webhook: ${errorMessage(error)}`);
-        answer(res, 500, { error: 'internal error' });
-      })
-      .finally(() => inFlight.delete(work));
-    inFlight.add(work);
+  const listening = await listenHttp({
+    name: 'webhooks',
+    listen,
+    listenText: settings.listen,
+    log,
+    handle,
+    onError: (_req, res) => answer(res, 500, { error: 'internal error' }),
   });
-  server.keepAliveTimeout = 5_000;
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error) => reject(new Error(`webhooks: cannot listen on ${settings.listen}: ${error.message}`));
-    server.once('error', onError);
-    server.listen(listen.port, listen.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  server.on('error', (error) => log.error(`webhook server: ${error.message}`));
-  const address = server.address() as AddressInfo;
-  const hostPart = address.address.includes(':') ? `[${address.address}]` : address.address;
-  const url = `http://${hostPart}:${address.port}${billecta.path}`;
+  const url = `${listening.origin}${billecta.path}`;
   log.info(`webhooks: listening on ${url}`);
-
-  let closing: Promise<void> | null = null;
-  return {
-    url,
-    host: address.address,
-    port: address.port,
-    close(graceMs = 5_000) {
-      closing ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const timer = setTimeout(() => server.closeAllConnections(), Math.max(0, graceMs));
-        timer.unref();
-        // Requests whose row is being written finish first: the database closes after this.
-        await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, Math.max(0, graceMs)).unref())]);
-        await closed;
-        clearTimeout(timer);
-      })();
-      return closing;
-    },
-  };
+  return { url, host: listening.host, port: listening.port, close: (graceMs) => listening.close(graceMs) };
 }

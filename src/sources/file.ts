@@ -66,6 +66,12 @@ function entryOf(checkpoint: string): FileEntry | null {
   return bar > 0 && Number.isInteger(mtimeMs) ? { mtimeMs, name: checkpoint.slice(bar + 1) } : null;
 }
 
+/** The time a file source's cursor stands at: the modification time of the file it names (null if it is none). */
+export function fileCursorTime(cursor: string): Date | null {
+  const entry = entryOf(cursor);
+  return entry ? new Date(entry.mtimeMs) : null;
+}
+
 function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | null)?.code;
 }
@@ -235,11 +241,16 @@ export class FileSource implements SourceAdapter {
     ];
   }
 
-  async *pull({ cursor }: PullOptions): AsyncIterable<SourceRecord> {
-    for (const entry of await this.files()) {
+  async *pull({ cursor, onTotal }: PullOptions): AsyncIterable<SourceRecord> {
+    // Moving files away marks them processed: then whatever is in the folder is still to do.
+    const entries = (await this.files()).filter((entry) => cursor === null || this.moves !== null || checkpointOf(entry) > cursor);
+    // Counted first, one file at a time: intake on SQLite never lets a count running beside it have a turn.
+    if (onTotal) {
+      const n = await this.countRecords(entries);
+      if (n !== null) onTotal(n);
+    }
+    for (const entry of entries) {
       const checkpoint = checkpointOf(entry);
-      // Moving files away marks them processed: then whatever is in the folder is still to do.
-      if (cursor !== null && checkpoint <= cursor && !this.moves) continue;
       let records: SourceRecord[];
       try {
         records = await this.read(entry);
@@ -251,6 +262,19 @@ export class FileSource implements SourceAdapter {
         yield i === records.length - 1 ? { ...records[i]!, checkpoint } : records[i]!;
       }
     }
+  }
+
+  /** How many records these files hold (for progress reports); null when a file cannot be read. Never throws. */
+  private async countRecords(entries: FileEntry[]): Promise<number | null> {
+    let n = 0;
+    for (const entry of entries) {
+      try {
+        n += (await this.read(entry)).length;
+      } catch (error) {
+        if (errorCode(error) !== 'ENOENT') return null;
+      }
+    }
+    return n;
   }
 
   /**

@@ -29,6 +29,13 @@ export interface SourceRecord {
 export interface PullOptions {
   /** Resume after this checkpoint; null pulls everything. */
   cursor: string | null;
+  /**
+   * For progress reports (`kontor backfill`): a source that can tell how many records this pull
+   * will yield calls this once, when it knows (an estimate: orders may come and go meanwhile).
+   * The file source counts the records of its files; WooCommerce reads X-WP-Total. Optional for
+   * adapters and callers alike; a source that cannot tell never calls it.
+   */
+  onTotal?: (records: number) => void;
 }
 
 /** The records of one checkpoint that did not go through (see SourceAdapter.settle). */

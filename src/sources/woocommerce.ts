@@ -194,9 +194,9 @@ export class WooCommerceSource implements SourceAdapter {
     await this.http.close();
   }
 
-  async *pull({ cursor }: PullOptions): AsyncIterable<SourceRecord> {
+  async *pull({ cursor, onTotal }: PullOptions): AsyncIterable<SourceRecord> {
     const window = pullWindow(cursor, this.settings.window);
-    for await (const record of withCheckpoints(this.stamped(window), cursor, window)) {
+    for await (const record of withCheckpoints(this.stamped(window, onTotal), cursor, window)) {
       // An unreadable entry has no date of its own: it never moves the watermark.
       if (record.readError && record.checkpoint !== undefined) {
         const { checkpoint: _none, ...rest } = record;
@@ -233,15 +233,16 @@ export class WooCommerceSource implements SourceAdapter {
   // ── paging ──────────────────────────────────────────────────────────────────────────────
 
   /** The window's orders in modification order, each once per version, with refunds. */
-  private async *stamped(window: PullWindow): AsyncIterable<StampedRecord> {
-    for await (const entries of this.orderPages(window)) yield* await this.records(entries);
+  private async *stamped(window: PullWindow, onTotal?: (records: number) => void): AsyncIterable<StampedRecord> {
+    for await (const entries of this.orderPages(window, onTotal)) yield* await this.records(entries);
   }
 
   /**
    * The pages of the window, as the entries not yet yielded in this pull (a re-read order
-   * is yielded again only with a later modification date).
+   * is yielded again only with a later modification date). The first page's X-WP-Total, the
+   * orders in the whole window, goes to `onTotal`.
    */
-  private async *orderPages(window: PullWindow): AsyncGenerator<Listed[]> {
+  private async *orderPages(window: PullWindow, onTotal?: (records: number) => void): AsyncGenerator<Listed[]> {
     const before = wcDate(secondOf(window.until) + 1000);
     // Exclusive, so one second before the window; never before 1970 (a shop may refuse that date).
     let after = Math.max(0, secondOf(window.since) - 1000);
@@ -261,8 +262,9 @@ export class WooCommerceSource implements SourceAdapter {
         return true;
       });
 
-    for (;;) {
+    for (let firstPage = true; ; firstPage = false) {
       const page = await this.listOrders(wcDate(after), before, 1);
+      if (firstPage && page.total !== null) onTotal?.(page.total);
       yield fresh(page.entries);
       if (!hasMore(page, 1, this.pageSize)) return;
       const dated = page.entries.filter((e) => e.modified !== null).map((e) => e.modified!);

@@ -3,7 +3,8 @@
  * ended, and how. One row per job, shared by every instance on the database; `known_since` is
  * when a job was first scheduled, so that one that never ran is not taken for a missed run.
  * A tick that did not run (its previous run still going, or the source leased by another
- * process) is logged, not recorded: it is not a run.
+ * process) is logged, not recorded: it is not a run. `last_ok_at` (migration 0008) keeps when
+ * the last successful run ended, through later starts and failures (monitoring, issue #9).
  */
 import type { Knex } from 'knex';
 import { nowIso } from '../db/time.js';
@@ -19,6 +20,8 @@ export interface JobRun {
   outcome: JobOutcome | null;
   detail: string | null;
   owner: string | null;
+  /** When the job's last successful run (`ok`) ended (migration 0008); kept through later starts and failures. */
+  last_ok_at: string | null;
 }
 
 /** The job's row, created (known since now, never run) when it has none. */
@@ -37,9 +40,12 @@ export async function recordJobStart(db: Knex, job: string, owner: string, at = 
 
 /** The end of the run this owner started; a run another instance started since is left alone. */
 export async function recordJobEnd(db: Knex, job: string, owner: string, outcome: Exclude<JobOutcome, 'running'>, detail: string | null = null): Promise<void> {
-  await db('job_runs').where({ job, owner }).update({ finished_at: nowIso(), outcome, detail });
+  const at = nowIso();
+  await db('job_runs')
+    .where({ job, owner })
+    .update({ finished_at: at, outcome, detail, ...(outcome === 'ok' ? { last_ok_at: at } : {}) });
 }
 
 export async function listJobRuns(db: Knex): Promise<JobRun[]> {
-  return (await db('job_runs').select('job', 'known_since', 'started_at', 'finished_at', 'outcome', 'detail', 'owner').orderBy('job')) as JobRun[];
+  return (await db('job_runs').select('job', 'known_since', 'started_at', 'finished_at', 'outcome', 'detail', 'owner', 'last_ok_at').orderBy('job')) as JobRun[];
 }
