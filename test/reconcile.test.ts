@@ -7,8 +7,6 @@
  * reports, exit codes included.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Knex } from 'knex';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildInvoice, buildPayment, creditInFull, formatDocumentKey, minor, openItemOf, type BookDocument, type InvoiceDocument, type Minor, type PaymentPurpose } from '../src/books/index.js';
@@ -18,7 +16,7 @@ import { recordWebhookEvent } from '../src/store/webhook-events.js';
 import { startBillecta, type BillectaEmulator } from '../src/targets/billecta/emulator.js';
 import { key, sales } from './billecta-documents.js';
 import { CLI, DIALECTS, freshDatabase, HAS_POSTGRES, runCli, tempProject, type CliResult } from './helpers.js';
-import { derivedShopifyOrder, freePort, SHOPIFY_SE_FIXTURE } from './targets-helpers.js';
+import { billectaShopProject, derivedShopifyOrder, freePort, SHOPIFY_SE_FIXTURE } from './targets-helpers.js';
 
 const BILLECTA: ReconcileTarget = { name: 'billecta', type: 'billecta', paidOrders: 'invoice', clearingAccounts: ['1580'] };
 const NOW = '2024-05-03T10:00:00.000Z';
@@ -236,45 +234,13 @@ describe('kontor reconcile against the Billecta emulator and its webhooks', () =
       paymentMeanCodes: ['CARD', 'KLARNA'],
       webhook: { url: `http://127.0.0.1:${port}/webhooks/billecta`, secret: WEBHOOK_SECRET },
     });
-    const dir = tempProject(
-      [
-        'database:',
-        '  file: ./data/kontor.sqlite',
-        'log:',
-        '  level: info',
-        '  format: json',
-        'sources:',
-        '  shop:',
-        '    type: file',
-        '    path: ./orders',
-        '    format: shopify',
-        '    mapping: ./mappings/shopify-se-billecta-invoice.yaml',
-        'targets:',
-        '  billecta:',
-        '    type: billecta',
-        '    environment: test',
-        `    base_url: ${emu.url}`,
-        `    creditor_public_id: ${CREDITOR}`,
-        '    credentials:',
-        '      test:',
-        '        username: ${BILLECTA_USER}',
-        '        password: ${BILLECTA_PASSWORD}',
-        '    payment_means:',
-        '      "1580": CARD',
-        '      "1581": KLARNA',
-        'webhooks:',
-        `  listen: 127.0.0.1:${port}`,
-        '  billecta:',
-        '    secret: ${BILLECTA_WEBHOOK_SECRET}',
-        '',
-      ].join('\n'),
-    );
-    const shipped = readFileSync(path.join(dir, 'mappings', 'shopify-se-billecta.yaml'), 'utf8');
-    expect(shipped).toMatch(/^ {2}paid_orders: verification\b/m);
-    writeFileSync(path.join(dir, 'mappings', 'shopify-se-billecta-invoice.yaml'), shipped.replace(/^ {2}paid_orders: verification\b/m, '  paid_orders: invoice'));
-    mkdirSync(path.join(dir, 'orders'));
-    [SHOPIFY_SE_FIXTURE, derivedShopifyOrder(1, 'paid'), derivedShopifyOrder(2, 'pending')].forEach((o, i) => writeFileSync(path.join(dir, 'orders', `order-${i + 1}.json`), JSON.stringify(o, null, 2)));
-    return dir;
+    return billectaShopProject({
+      baseUrl: emu.url,
+      creditor: CREDITOR,
+      paidOrders: 'invoice',
+      orders: [SHOPIFY_SE_FIXTURE, derivedShopifyOrder(1, 'paid'), derivedShopifyOrder(2, 'pending')],
+      webhookPort: port,
+    });
   }
 
   /** `kontor run` in `dir`; resolves once its first sync is done (its webhook endpoint listens from before it). */

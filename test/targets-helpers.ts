@@ -1,9 +1,9 @@
 /** Helpers of the target emulator tests: `kontor sandbox …` as a subprocess. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { CLI, ROOT } from './helpers.js';
+import { CLI, ROOT, tempProject } from './helpers.js';
 
 export interface Sandbox {
   child: ChildProcess;
@@ -100,4 +100,59 @@ export async function freePort(): Promise<number> {
   const port = (server.address() as { port: number }).port;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/**
+ * A temp project whose Shopify file source (./orders, holding `orders`) books with the shipped
+ * mappings/shopify-se-billecta.yaml (`paidOrders: verification`, as shipped) or a copy of it
+ * with `paid_orders: invoice`, into Billecta target "billecta" at `baseUrl`. The credentials come
+ * from BILLECTA_USER and BILLECTA_PASSWORD; `targetLines` are more settings of the target
+ * (indented by four spaces); with `webhookPort`, `kontor run` receives Billecta's webhooks there
+ * (secret BILLECTA_WEBHOOK_SECRET).
+ */
+export function billectaShopProject(options: {
+  baseUrl: string;
+  creditor: string;
+  paidOrders: 'invoice' | 'verification';
+  orders: readonly unknown[];
+  targetLines?: readonly string[];
+  webhookPort?: number;
+}): string {
+  const config = [
+    'database:',
+    '  file: ./data/kontor.sqlite',
+    'log:',
+    '  level: info',
+    '  format: json',
+    'sources:',
+    '  shop:',
+    '    type: file',
+    '    path: ./orders',
+    '    format: shopify',
+    `    mapping: ./mappings/shopify-se-billecta${options.paidOrders === 'invoice' ? '-invoice' : ''}.yaml`,
+    'targets:',
+    '  billecta:',
+    '    type: billecta',
+    '    environment: test',
+    `    base_url: ${options.baseUrl}`,
+    `    creditor_public_id: ${options.creditor}`,
+    '    credentials:',
+    '      test:',
+    '        username: ${BILLECTA_USER}',
+    '        password: ${BILLECTA_PASSWORD}',
+    '    payment_means:',
+    '      "1580": CARD',
+    '      "1581": KLARNA',
+    ...(options.targetLines ?? []),
+    ...(options.webhookPort !== undefined ? ['webhooks:', `  listen: 127.0.0.1:${options.webhookPort}`, '  billecta:', '    secret: ${BILLECTA_WEBHOOK_SECRET}'] : []),
+    '',
+  ].join('\n');
+  const dir = tempProject(config);
+  const shipped = readFileSync(path.join(dir, 'mappings', 'shopify-se-billecta.yaml'), 'utf8');
+  const asShipped = /^ {2}paid_orders: verification\b/m;
+  if (!asShipped.test(shipped)) throw new Error('mappings/shopify-se-billecta.yaml no longer sets paid_orders: verification');
+  writeFileSync(path.join(dir, 'mappings', 'shopify-se-billecta-invoice.yaml'), shipped.replace(asShipped, '  paid_orders: invoice'));
+  mkdirSync(path.join(dir, 'orders'));
+  options.orders.forEach((o, i) => writeFileSync(path.join(dir, 'orders', `order-${i + 1}.json`), JSON.stringify(o, null, 2)));
+  return dir;
 }

@@ -10,14 +10,14 @@
  * invoice) and 1044 (pending, nothing collected → a full invoice, attested).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { schemaErrors } from './billecta-schemas.js';
 import { startBillecta, type BillectaEmulator, type BillectaEmulatorOptions } from '../src/targets/billecta/emulator.js';
 import { mulberry32 } from './random.js';
-import { allFileBytes, CLI, runCli, tempProject, type CliResult } from './helpers.js';
-import { derivedShopifyOrder, freePort, SHOPIFY_SE_FIXTURE } from './targets-helpers.js';
+import { allFileBytes, CLI, runCli, type CliResult } from './helpers.js';
+import { billectaShopProject, derivedShopifyOrder, freePort, SHOPIFY_SE_FIXTURE } from './targets-helpers.js';
 
 const USER = 'kontor-flow';
 const PASSWORD = 'billecta-flow-pw-5c1e9a7d3b2f4e60';
@@ -62,44 +62,15 @@ async function project(options: { emulator?: BillectaEmulatorOptions; webhookPor
     ...options.emulator,
   });
   running.push(emu);
-  const config = [
-    'database:',
-    '  file: ./data/kontor.sqlite',
-    'log:',
-    '  level: info',
-    '  format: json',
-    'sources:',
-    '  shop:',
-    '    type: file',
-    '    path: ./orders',
-    '    format: shopify',
-    `    mapping: ./mappings/shopify-se-billecta${paidOrders === 'invoice' ? '-invoice' : ''}.yaml`,
-    'targets:',
-    '  billecta:',
-    '    type: billecta',
-    '    environment: test',
-    `    base_url: ${emu.url}`,
-    `    creditor_public_id: ${CREDITOR}`,
-    '    credentials:',
-    '      test:',
-    '        username: ${BILLECTA_USER}',
-    '        password: ${BILLECTA_PASSWORD}',
-    '    payment_means:',
-    '      "1580": CARD',
-    '      "1581": KLARNA',
-    `    failing_calls_per_minute: ${FAILING_BUDGET}`,
-    '    requests_per_second: 50',
-    `    auth: ${options.auth ?? 'token'}`,
-    ...(options.webhookPort !== undefined ? ['webhooks:', `  listen: 127.0.0.1:${options.webhookPort}`, '  billecta:', '    secret: ${BILLECTA_WEBHOOK_SECRET}'] : []),
-    '',
-  ].join('\n');
-  const dir = tempProject(config);
-  const shipped = readFileSync(path.join(dir, 'mappings', 'shopify-se-billecta.yaml'), 'utf8');
-  expect(shipped).toMatch(/^ {2}paid_orders: verification\b/m);
-  writeFileSync(path.join(dir, 'mappings', 'shopify-se-billecta-invoice.yaml'), shipped.replace(/^ {2}paid_orders: verification\b/m, '  paid_orders: invoice'));
-  mkdirSync(path.join(dir, 'orders'));
   const orders = paidOrders === 'invoice' || options.refunded ? [SHOPIFY_SE_FIXTURE, derivedShopifyOrder(1, 'paid'), derivedShopifyOrder(2, 'pending')] : [derivedShopifyOrder(1, 'paid'), derivedShopifyOrder(2, 'pending')];
-  orders.forEach((o, i) => writeFileSync(path.join(dir, 'orders', `order-${i + 1}.json`), JSON.stringify(o, null, 2)));
+  const dir = billectaShopProject({
+    baseUrl: emu.url,
+    creditor: CREDITOR,
+    paidOrders,
+    orders,
+    targetLines: [`    failing_calls_per_minute: ${FAILING_BUDGET}`, '    requests_per_second: 50', `    auth: ${options.auth ?? 'token'}`],
+    ...(options.webhookPort !== undefined ? { webhookPort: options.webhookPort } : {}),
+  });
   return { dir, emu };
 }
 
