@@ -162,3 +162,17 @@ export function gateSource(rt: import('../src/service/runtime.js').Runtime, name
   rt.sources.set(name, { ...binding, adapter });
   return { pulls, open: () => open() };
 }
+
+/**
+ * Poll until `probe` answers something other than false, and answer it (pg-boss style: wait
+ * for a state, not for a time); an error naming `what` after `timeoutMs`.
+ */
+export async function waitFor<T>(probe: () => T | false | Promise<T | false>, what: string, timeoutMs = 10_000, intervalMs = 5): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== false) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

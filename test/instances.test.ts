@@ -25,7 +25,7 @@ import { pullSource } from '../src/service/intake.js';
 import { openRuntime, type Runtime } from '../src/service/runtime.js';
 import { startRunMyAccounts, type RmaEmulator } from '../src/targets/runmyaccounts/emulator.js';
 import { openDatabase } from '../src/db/connect.js';
-import { captureStream, DIALECTS, freshDatabase, HAS_POSTGRES, POSTGRES_URL } from './helpers.js';
+import { captureStream, DIALECTS, freshDatabase, HAS_POSTGRES, POSTGRES_URL, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -169,14 +169,6 @@ describe.each(DIALECTS)('leases of several instances (%s)', (dialect) => {
 
 // ── three processes ────────────────────────────────────────────────────────────────────────
 
-async function until(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 interface DocumentRow {
   kind: string;
   body: string;
@@ -203,16 +195,17 @@ describe.skipIf(!HAS_POSTGRES)('three kontor instances on PostgreSQL', () => {
     cleanups.push(async () => {
       for (const i of instances) i.child.kill('SIGKILL');
     });
-    await until('the first instance to take in every order', async () => (await recordsTakenIn(db, 'shop')) >= records, 90_000);
+    await waitFor(async () => (await recordsTakenIn(db, 'shop')) >= records, 'the first instance to take in every order', 90_000, 250);
     const pulledAfterMs = Date.now() - started;
     instances.push(spawnKontor(dir, ['run'], path.join(dir, 'b.log')), spawnKontor(dir, ['run'], path.join(dir, 'c.log')));
-    await until(
-      'every outbox entry delivered',
+    await waitFor(
       async () => {
         const states = await outboxStates(db);
         return Object.keys(states).length > 0 && Object.keys(states).every((s) => s === 'delivered' || s === 'dead');
       },
+      'every outbox entry delivered',
       120_000,
+      250,
     );
     for (const i of instances) i.child.kill('SIGTERM');
     const exits = await Promise.all(instances.map((i) => i.exited));

@@ -26,7 +26,7 @@ import { freshness } from '../src/service/status.js';
 import { quarantineRecord } from '../src/store/quarantine.js';
 import { startRunMyAccounts } from '../src/targets/runmyaccounts/emulator.js';
 import type { TargetAdapter } from '../src/targets/types.js';
-import { captureStream, freshDatabase, gateSource, runCli, tempProject } from './helpers.js';
+import { captureStream, freshDatabase, gateSource, runCli, tempProject, waitFor } from './helpers.js';
 import { sampleOrdersConfig } from './targets-helpers.js';
 
 const TOKEN = 'status-token-7f3a91c2e4b8d605';
@@ -35,16 +35,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function waitFor<T>(probe: () => Promise<T | false>, what: string, timeoutMs = 10_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== false) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** One sample of the Prometheus text exposition: `name{a="b",…} value`. */
 interface Sample {

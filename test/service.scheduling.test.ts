@@ -23,20 +23,12 @@ import { Service } from '../src/service/service.js';
 import { listJobRuns, type JobRun } from '../src/store/job-runs.js';
 import type { TargetAdapter } from '../src/targets/types.js';
 import { wooCommerceSubject } from './emulators/woocommerce.js';
-import { captureStream, gateSource, runCli, tempProject } from './helpers.js';
+import { captureStream, gateSource, runCli, tempProject, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /**
  * The sample project (file source `samples`, journal target) on its own SQLite file

@@ -18,21 +18,12 @@ import { openRuntime } from '../src/service/runtime.js';
 import { syncOnce } from '../src/service/service.js';
 import { SourceLeaseError, withSourceLease } from '../src/service/source-lease.js';
 import { listSourceLeases, takeSourceLease, type SourceLease } from '../src/store/source-leases.js';
-import { captureStream, DIALECTS, gateSource, freshDatabase, HAS_POSTGRES, runCli, tempProject, type Dialect } from './helpers.js';
+import { captureStream, DIALECTS, freshDatabase, gateSource, HAS_POSTGRES, runCli, tempProject, type Dialect, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** Poll until `condition` holds (pg-boss style: wait for a state, not for a time). */
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function iso(msFromNow: number): string {
   return new Date(Date.now() + msFromNow).toISOString();
