@@ -138,6 +138,16 @@ function expectBooks(emu: BillectaEmulator): void {
   expect(invoices).toHaveLength(4);
 }
 
+/** Another sync of the same orders succeeds and commits nothing at Billecta: the same objects, no write. */
+async function expectSecondSyncWritesNothing(dir: string, emu: BillectaEmulator): Promise<void> {
+  const before = census(emu);
+  const writes = emu.stats.committed;
+  const second = await sync(dir);
+  expect(second.code, second.stdout + second.stderr).toBe(0);
+  expect(census(emu)).toEqual(before);
+  expect(emu.stats.committed).toBe(writes);
+}
+
 /** `kontor run` as a child process; resolves once it logged `expect` (default: its webhook endpoint). */
 async function startRun(dir: string, ready = /webhooks: listening on (http:\/\/[^"\s]+)/): Promise<{ url: string; output: () => string }> {
   const child = spawn(process.execPath, [CLI, 'run'], {
@@ -173,12 +183,7 @@ describe('Billecta flow through kontor (sync --once)', () => {
     expect(first.code, first.stdout + first.stderr).toBe(0);
     expectBooks(emu);
     for (const p of emu.payments()) expect(['CARD', 'KLARNA']).toContain(p.PaymentMeanCode);
-    const before = census(emu);
-    const writes = emu.stats.committed;
-    const second = await sync(dir);
-    expect(second.code, second.stdout + second.stderr).toBe(0);
-    expect(census(emu)).toEqual(before);
-    expect(emu.stats.committed).toBe(writes);
+    await expectSecondSyncWritesNothing(dir, emu);
     noPasswordOnDisk(dir);
   }, 40_000);
 
@@ -331,12 +336,7 @@ describe('Billecta flow through kontor (sync --once)', () => {
     expect(byRef(emu, '1043').map((i) => i.ActionType)).toEqual(['VerificationInvoiceAction']);
     expect(emu.invoices()).toHaveLength(4);
     expect(emu.payments()).toHaveLength(0);
-    const before = census(emu);
-    const writes = emu.stats.committed;
-    const second = await sync(dir);
-    expect(second.code, second.stdout + second.stderr).toBe(0);
-    expect(census(emu)).toEqual(before);
-    expect(emu.stats.committed).toBe(writes);
+    await expectSecondSyncWritesNothing(dir, emu);
   }, 40_000);
 
   it('a wrong password stops the target and creates nothing; the password is in no output', async () => {
