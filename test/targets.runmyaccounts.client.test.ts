@@ -772,7 +772,71 @@ describe('the target: article variant', () => {
   });
 });
 
-describe('the target: payments (paid-delta check)', () => {
+describe('the target: payments with the ledger baseline (the default with a paidBefore hook)', () => {
+  const d1 = () => caseDoc('d1-payment') as PaymentDocument;
+  /** kontor's own ledger: what it delivered on the invoice before this payment. */
+  const ledger = (paid: number) => target({ paidBefore: async () => paid as Minor });
+
+  it('a plain success is one POST, without reading the invoice first', async () => {
+    const rma = new FakeRma();
+    rma.invoice('R-20', '106.92');
+    expect(await ledger(0).deliver(d1())).toEqual({ externalId: 'R-20' });
+    expect(rma.seen.map((s) => `${s.method} ${s.path}`)).toEqual(['POST /invoices/R-20/payments']);
+    expect(rma.invoices.get('R-20')!.paid).toBe(5000);
+  });
+
+  it('the POST books and drops: paid = ledger + amount → delivered, not sent again', async () => {
+    const rma = new FakeRma();
+    rma.invoice('R-20', '106.92', '10.00');
+    rma.fault = (s) => (s.method === 'POST' ? 'drop-after' : undefined);
+    expect(await ledger(1000).deliver(d1())).toEqual({ externalId: 'R-20' });
+    expect(rma.seen.map((s) => `${s.method} ${s.path}`)).toEqual(['POST /invoices/R-20/payments', 'GET /invoices/R-20']);
+    expect(rma.invoices.get('R-20')!.paid).toBe(6000);
+  });
+
+  it('the POST drops before booking: in-doubt; the lookup says not booked; the resend books it once', async () => {
+    const rma = new FakeRma();
+    rma.invoice('R-20', '106.92');
+    let posts = 0;
+    rma.fault = (s) => (s.method === 'POST' && ++posts === 1 ? 'drop-before' : undefined);
+    const t = ledger(0);
+    expect(await failure(t.deliver(d1()))).toBeInstanceOf(RmaInDoubtError);
+    expect(await t.lookup(d1())).toBeNull();
+    expect(await t.deliver(d1())).toEqual({ externalId: 'R-20' });
+    expect(rma.requests('POST')).toHaveLength(2);
+    expect(rma.invoices.get('R-20')!.paid).toBe(5000);
+  });
+
+  it('a payment booked by hand in RMA meanwhile: neither ledger nor ledger + amount → in-doubt for a person', async () => {
+    const rma = new FakeRma();
+    rma.invoice('R-20', '106.92');
+    rma.fault = (s) => {
+      if (s.method !== 'POST') return undefined;
+      rma.invoices.get('R-20')!.paid = 2000 as Minor;
+      return 'drop-before';
+    };
+    const error = await failure(ledger(0).deliver(d1()));
+    expect(error).toBeInstanceOf(RmaInDoubtError);
+    expect(error.message).toContain('invoice R-20 shows CHF 20.00 paid, CHF 0.00 before the send: that is neither with nor without this payment of CHF 50.00');
+  });
+
+  it("a payment on an invoice RMA does not have (yet): the POST's 404 is retriable", async () => {
+    const rma = new FakeRma();
+    const error = await failure(ledger(0).deliver(d1()));
+    expect(error).toBeInstanceOf(RetriableError);
+    expect(error.message).toBe('payment R-20/p1: Run my Accounts has no invoice R-20 (yet) to book it on');
+    expect(rma.seen.map((s) => `${s.method} ${s.path}`)).toEqual(['POST /invoices/R-20/payments']);
+  });
+
+  it("paymentBaseline 'read' reads the invoice before each POST even with the hook", async () => {
+    const rma = new FakeRma();
+    rma.invoice('R-20', '106.92');
+    expect(await target({ paidBefore: async () => 0 as Minor, paymentBaseline: 'read' }).deliver(d1())).toEqual({ externalId: 'R-20' });
+    expect(rma.seen.map((s) => `${s.method} ${s.path}`)).toEqual(['GET /invoices/R-20', 'POST /invoices/R-20/payments']);
+  });
+});
+
+describe("the target: payments with the 'read' baseline (paid-delta check)", () => {
   const d1 = () => caseDoc('d1-payment') as PaymentDocument;
 
   it('reads the invoice before posting; a plain success is one GET and one POST', async () => {

@@ -27,9 +27,8 @@ import { Agent, request } from 'undici';
 import type { BookDocument } from '../../src/books/index.js';
 import { Deliverer, type DeliveryStats } from '../../src/service/deliver.js';
 import { pullSource } from '../../src/service/intake.js';
-import { closeRuntime, createRmaClient, deliveredPaymentsOn, rmaRequestOptions, type Runtime } from '../../src/service/runtime.js';
+import { closeRuntime, createRmaTarget, rmaRequestOptions, type Runtime } from '../../src/service/runtime.js';
 import { rmaRequestsFor } from '../../src/targets/runmyaccounts/requests.js';
-import { RunMyAccountsTarget } from '../../src/targets/runmyaccounts/target.js';
 import { BenchMismatchError, median, sideBySide, type Figure, type FigureOutcome, type BenchOptions, type Contender } from '../harness.js';
 import { BENCH_DIST, commitMs, openProject, removeDatabase, tempDir, writeOrderFiles, writeProject } from '../kontor.js';
 
@@ -209,17 +208,7 @@ async function measureDelivery(options: BenchOptions, setup: Setup, name: string
         if (target.config.type !== 'runmyaccounts') throw new Error('rma is not a runmyaccounts target');
         // The target as runtime.ts builds it, without the client's request rate limit (see the header).
         await rt.targets.get('rma')?.close?.();
-        const db = rt.db;
-        rt.targets.set(
-          'rma',
-          new RunMyAccountsTarget({
-            name: 'rma',
-            client: createRmaClient(target, { http: { rateLimit: undefined } }),
-            requests: rmaRequestOptions(target.config),
-            transferAccount: target.config.transfer_account,
-            paidBefore: (doc) => deliveredPaymentsOn(db, 'rma', doc),
-          }),
-        );
+        rt.targets.set('rma', createRmaTarget(target, rt.db, { http: { rateLimit: undefined } }));
         const rows = (await rt.db('outbox_entries as e').join('documents as d', 'd.id', 'e.document_id').where({ 'e.target': 'rma' }).orderBy('e.id').select('e.id', 'e.depends_on', 'd.body')) as { id: number; depends_on: number | null; body: string }[];
         entries = rows.length;
         if (raw === null) {

@@ -136,6 +136,11 @@ const runMyAccountsTarget = z.strictObject({
   part_accounts: z.enum(['omit', 'send']).default('omit'),
   /** Article variant: the part (VAT-free, on the rounding account) that rounding lines are sent as; without it a document with a rounding line is refused. */
   rounding_part: z.string().min(1).max(64).optional(),
+  /**
+   * [inferred] The baseline of a payment's paid-delta check: `ledger` (the payments kontor delivered on the invoice; one POST per
+   * payment) or `read` (GET /invoices/{n} before each POST; tells a payment booked by hand in RMA during a doubtful send apart).
+   */
+  payment_baseline: z.enum(['ledger', 'read']).default('ledger'),
   /** The most requests kontor sends to Run my Accounts per second (a token bucket with a burst of this many, rounded down). */
   requests_per_second: numeric(z.number().positive().max(200)).default(5),
 });

@@ -162,6 +162,21 @@ export function createRmaClient(target: ResolvedTarget, options: { log?: RmaLog;
   });
 }
 
+/** The Run my Accounts target of a runmyaccounts target, its payments' baseline read from kontor's outbox in `db`. */
+export function createRmaTarget(target: ResolvedTarget, db: Knex, options: { log?: RmaLog; http?: RunMyAccountsClientOptions['http'] } = {}): RunMyAccountsTarget {
+  const client = createRmaClient(target, options);
+  const c = target.config as RunMyAccountsConfig;
+  return new RunMyAccountsTarget({
+    name: target.name,
+    client,
+    requests: rmaRequestOptions(c),
+    transferAccount: c.transfer_account,
+    paidBefore: (doc) => deliveredPaymentsOn(db, target.name, doc),
+    paymentBaseline: c.payment_baseline,
+    ...(options.log ? { log: options.log } : {}),
+  });
+}
+
 /** The Billecta client of a target, with the credentials of its environment. */
 export function createBillectaClient(target: ResolvedTarget, options: Pick<BillectaClientOptions, 'failures' | 'log' | 'http'> = {}): BillectaClient {
   assertDeliverable(target);
@@ -190,15 +205,7 @@ export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, 
   const http = observe ? { http: { observe } } : {};
   if (c.type === 'runmyaccounts') {
     const log = logger ? rmaLog(logger.child({ target: target.name })) : undefined;
-    const client = createRmaClient(target, { ...(log ? { log } : {}), ...http });
-    return new RunMyAccountsTarget({
-      name: target.name,
-      client,
-      requests: rmaRequestOptions(c),
-      transferAccount: c.transfer_account,
-      paidBefore: (doc) => deliveredPaymentsOn(db, target.name, doc),
-      ...(log ? { log } : {}),
-    });
+    return createRmaTarget(target, db, { ...(log ? { log } : {}), ...http });
   }
   if (c.type === 'billecta') {
     const log = logger ? rmaLog(logger.child({ target: target.name })) : undefined;

@@ -25,8 +25,11 @@
  *   externalId = the invoice's invnumber (RMA gives payments no id). [inferred] RMA has no
  *   payment ids and no idempotency key (§12), so a payment is identified by what it does to
  *   the invoice's `paid` amount (option name: the "paid-delta" check):
- *   1. before each POST, GET /invoices/{invnumber} and remember `paid` (the baseline);
- *   2. when the outcome is unknown, GET again: `paid` = baseline + amount → delivered;
+ *   1. the baseline: with `paymentBaseline: 'ledger'` (the default, reference §12's "keep your
+ *      own ledger of posted payments"), the sum of this invoice's payments kontor delivered (the
+ *      `paidBefore` hook), taken only when it is needed, so a payment is one POST; with `'read'`,
+ *      a GET /invoices/{invnumber} before each POST, whose `paid` is remembered;
+ *   2. when the outcome is unknown, GET: `paid` = baseline + amount → delivered;
  *      `paid` = baseline → not booked (yet): it stays in-doubt, so that a POST still in
  *      flight at RMA has time to land before deliver.ts looks again and resends; anything
  *      else (someone else booked a payment meanwhile) → in-doubt for a person to check;
@@ -64,7 +67,7 @@ import {
 import { PermanentError, RetriableError } from '../../errors.js';
 import type { Delivered, TargetAdapter } from '../types.js';
 import { describeDocument as describe } from '../documents.js';
-import { asList, RmaCredentialError, RmaInDoubtError, RmaRejectedError, type RmaInvoice, type RmaLog, type RunMyAccountsClient } from './client.js';
+import { asList, RmaCredentialError, RmaInDoubtError, RmaNotFoundError, RmaRejectedError, type RmaInvoice, type RmaLog, type RunMyAccountsClient } from './client.js';
 import { RmaPayloadError, rmaRequestsFor, type RmaRequest, type RmaRequestOptions } from './requests.js';
 
 export interface RunMyAccountsTargetOptions {
@@ -87,6 +90,13 @@ export interface RunMyAccountsTargetOptions {
    * itself (after a restart); null when unknown. See the header, payments step 3.
    */
   paidBefore?: (doc: PaymentDocument) => Promise<Minor | null>;
+  /**
+   * [inferred] Where a payment's baseline comes from (see the header, payments step 1):
+   * `ledger` (kontor's delivered payments, no GET before the POST) or `read` (a GET before
+   * each POST: a payment booked by hand in RMA while a send is in doubt is then told apart).
+   * Default `ledger`; without a `paidBefore` hook it is `read`.
+   */
+  paymentBaseline?: 'ledger' | 'read';
   log?: RmaLog;
   /** For tests: the clock of the parts cache. */
   now?: () => number;
@@ -128,6 +138,7 @@ export class RunMyAccountsTarget implements TargetAdapter {
   private readonly amountSign: 'signed' | 'absolute';
   private readonly saldoSign: 'as-reported' | 'negated';
   private readonly paidBeforeHook: RunMyAccountsTargetOptions['paidBefore'];
+  private readonly paymentBaseline: 'ledger' | 'read';
   private readonly log: RmaLog | undefined;
   private readonly now: () => number;
   /** Set by the first 401/403: the target sends nothing more. */
@@ -149,6 +160,7 @@ export class RunMyAccountsTarget implements TargetAdapter {
     this.amountSign = options.amountSign ?? 'signed';
     this.saldoSign = options.saldoSign ?? 'as-reported';
     this.paidBeforeHook = options.paidBefore;
+    this.paymentBaseline = options.paidBefore ? (options.paymentBaseline ?? 'ledger') : 'read';
     this.log = options.log;
     this.now = options.now ?? Date.now;
   }
@@ -328,10 +340,12 @@ export class RunMyAccountsTarget implements TargetAdapter {
       const found = await this.lookupPayment(doc);
       if (found) return found;
     }
-    const invoice = await this.client.getInvoice(doc.appliesTo);
-    if (!invoice) throw new RetriableError(`${what}: Run my Accounts has no invoice ${doc.appliesTo} (yet) to book it on`);
-    const before = this.amountOf(invoice, 'paid', doc.currency);
-    this.baselines.set(key, before);
+    const noInvoice = () => new RetriableError(`${what}: Run my Accounts has no invoice ${doc.appliesTo} (yet) to book it on`);
+    if (this.paymentBaseline === 'read') {
+      const invoice = await this.client.getInvoice(doc.appliesTo);
+      if (!invoice) throw noInvoice();
+      this.baselines.set(key, this.amountOf(invoice, 'paid', doc.currency));
+    }
     try {
       await this.client.send(request);
       this.baselines.delete(key);
@@ -339,6 +353,8 @@ export class RunMyAccountsTarget implements TargetAdapter {
     } catch (error) {
       if (!(error instanceof RmaInDoubtError)) {
         this.baselines.delete(key);
+        // Without the GET first, a missing invoice shows as the POST's 404.
+        if (error instanceof RmaNotFoundError) throw noInvoice();
         throw error;
       }
       this.log?.warn(`${what}: outcome unknown (${error.message}); comparing the paid amount of invoice ${doc.appliesTo}`);
