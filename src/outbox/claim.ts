@@ -24,6 +24,7 @@ export async function claimEntries(db: Knex, options: ClaimOptions): Promise<Out
   const leaseUntil = isoAfter(options.leaseMs);
   const lock = isPostgres(db) ? 'FOR UPDATE SKIP LOCKED' : '';
   return db.transaction(async (trx) => {
+    // The state list is the one of the partial index outbox_entries_claimable (migration 0009): keep them alike.
     const result: unknown = await trx.raw(
       `UPDATE outbox_entries
           SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
