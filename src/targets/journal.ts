@@ -92,7 +92,8 @@ export class JournalTarget implements TargetAdapter {
         return { externalId: `journal:${existing.id}` };
       }
       const entryId = Number(inserted[0]!.id);
-      if (lines.length > 0) await trx('journal_lines').insert(lines.map((line) => ({ entry_id: entryId, ...line })));
+      // Chunked: SQLite caps knex's multi-row insert (a compound SELECT) at 500 rows.
+      for (let i = 0; i < lines.length; i += 250) await trx('journal_lines').insert(lines.slice(i, i + 250).map((line) => ({ entry_id: entryId, ...line })));
       return { externalId: `journal:${entryId}` };
     });
   }
