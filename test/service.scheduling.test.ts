@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { BookDocument } from '../src/books/index.js';
+import { formatDocumentKey, type BookDocument } from '../src/books/index.js';
 import { loadConfig } from '../src/config/load.js';
 import { RetriableError } from '../src/errors.js';
 import { createLogger } from '../src/log/logger.js';
@@ -256,6 +256,49 @@ describe('per-target concurrency', () => {
     expect(max).toBe(limit);
     expect(stats.delivered).toBe((await listEntries(rt.db)).length);
     expect((await listEntries(rt.db)).every((e) => e.state === 'delivered')).toBe(true);
+  });
+});
+
+describe('delivery as a pipeline', () => {
+  it('keeps the other places busy while one delivery hangs, and never runs two entries of one order at once', async () => {
+    const { rt } = await project((y) => y.replace('    transfer_account: "1090"', '    transfer_account: "1090"\n    concurrency: 3'));
+    await pullSource(rt, 'samples');
+    const all = await listEntries(rt.db);
+    let release = () => {};
+    const hung = new Promise<void>((resolve) => (release = resolve));
+    let held: BookDocument | null = null;
+    const running = new Set<string>();
+    const overlaps: string[] = [];
+    interceptDeliver(rt, async (doc, real) => {
+      const lane = `${doc.key.source}/${doc.key.subject}`;
+      if (running.has(lane)) overlaps.push(lane);
+      running.add(lane);
+      try {
+        if (held === null) {
+          held = doc;
+          await hung;
+        }
+        return await real.deliver(doc);
+      } finally {
+        running.delete(lane);
+      }
+    });
+    // Batches of 2: with claim-a-batch-then-wait, the hung delivery would hold up everything after its batch.
+    const draining = new Deliverer(rt, { batchSize: 2 }).drain();
+    await waitFor(() => held !== null, 'the first delivery started');
+    // What waits for the hung entry (its dependants, theirs…) waits; everything else goes through meanwhile.
+    const hungEntry = all.find((e) => e.entry_key === `journal:${formatDocumentKey(held!.key)}`)!;
+    const blocked = new Set([hungEntry.id]);
+    for (let size = 0; size !== blocked.size; ) {
+      size = blocked.size;
+      for (const e of all) if (e.depends_on !== null && blocked.has(e.depends_on)) blocked.add(e.id);
+    }
+    expect(blocked.size).toBeLessThan(all.length - 3);
+    await waitFor(async () => (await listEntries(rt.db, { state: 'delivered' })).length === all.length - blocked.size, `${all.length - blocked.size} entries delivered while one hangs`);
+    release();
+    const stats = await draining;
+    expect(stats.delivered).toBe(all.length);
+    expect(overlaps).toEqual([]);
   });
 });
 

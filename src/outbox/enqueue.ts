@@ -102,6 +102,19 @@ export async function enqueueEntry(
   return { id: Number(existing.id), created: false };
 }
 
+/** Several documents by id, in one query per 500 (a claimed batch's). */
+export async function loadDocuments(db: Knex, documentIds: readonly number[]): Promise<Map<number, BookDocument>> {
+  const found = new Map<number, BookDocument>();
+  const unique = [...new Set(documentIds)];
+  for (let i = 0; i < unique.length; i += 500) {
+    const rows = (await db('documents').whereIn('id', unique.slice(i, i + 500)).select('id', 'body')) as { id: number; body: string }[];
+    for (const row of rows) found.set(Number(row.id), JSON.parse(row.body) as BookDocument);
+  }
+  const missing = unique.find((id) => !found.has(id));
+  if (missing !== undefined) throw new Error(`document ${missing} does not exist`);
+  return found;
+}
+
 export async function loadDocument(db: Knex, documentId: number): Promise<BookDocument> {
   const row = (await db('documents').where({ id: documentId }).first('body')) as { body: string } | undefined;
   if (!row) throw new Error(`document ${documentId} does not exist`);

@@ -1,63 +1,93 @@
 /**
  * The outcomes of one delivery attempt. Each update is guarded by the lease owner, so a
  * worker whose lease was reaped cannot overwrite what another worker decided since.
+ *
+ * An outcome is built first (`outcomes.delivered(entry, …)`) and then written, alone
+ * (`settle`, or the `mark…` shorthands) or together with others that finished meanwhile
+ * (`settleAll`, which settle-queue.ts uses to commit a group in one transaction).
  */
 import type { Knex } from 'knex';
 import { isoAfter, nowIso } from '../db/time.js';
-import { recordTransition } from './events.js';
+import { recordTransitions, type Transition } from './events.js';
 import type { OutboxEntry, OutboxState } from './states.js';
 
-async function settle(
-  db: Knex,
-  entry: OutboxEntry,
-  to: OutboxState,
-  cause: string,
-  fields: Record<string, unknown>,
-): Promise<boolean> {
-  return db.transaction(async (trx) => {
-    const changed = await trx('outbox_entries')
-      .where({ id: entry.id, state: 'leased', lease_owner: entry.lease_owner })
-      .update({ state: to, lease_owner: null, lease_until: null, updated_at: nowIso(), ...fields });
-    if (changed === 0) return false;
-    await recordTransition(trx, [entry.id], 'leased', to, cause);
-    return true;
-  });
+/** What one attempt does to its leased entry. */
+export interface Outcome {
+  entry: OutboxEntry;
+  to: OutboxState;
+  cause: string;
+  fields: Record<string, string | number | boolean | null>;
+  /** A failed attempt: starts the age clock of the retries (`failing_since`), unless it runs already. */
+  failing?: boolean;
 }
 
-export function markDelivered(db: Knex, entry: OutboxEntry, externalId: string, cause = 'delivered'): Promise<boolean> {
-  return settle(db, entry, 'delivered', cause, { external_id: externalId, verify_first: false, last_error: null, failing_since: null });
-}
-
-/** A failed attempt starts the age clock of the retries (`failing_since`), unless it runs already. */
-function failingSince(db: Knex) {
-  return db.raw('COALESCE(failing_since, ?)', [nowIso()]);
-}
-
-export function markRetry(db: Knex, entry: OutboxEntry, error: string, delayMs: number): Promise<boolean> {
-  return settle(db, entry, 'retry', `retry in ${Math.round(delayMs / 1000)} s: ${error}`, {
-    last_error: error,
-    available_at: isoAfter(delayMs),
-    failing_since: failingSince(db),
-  });
-}
-
-/** Due again after `delayMs`, so a target that keeps failing is not hammered with lookups. */
-export function markInDoubt(db: Knex, entry: OutboxEntry, cause: string, delayMs: number): Promise<boolean> {
-  return settle(db, entry, 'in_doubt', cause, { verify_first: true, last_error: cause, available_at: isoAfter(delayMs), failing_since: failingSince(db) });
-}
+export const outcomes = {
+  delivered(entry: OutboxEntry, externalId: string, cause = 'delivered'): Outcome {
+    return { entry, to: 'delivered', cause, fields: { external_id: externalId, verify_first: false, last_error: null, failing_since: null } };
+  },
+  retry(entry: OutboxEntry, error: string, delayMs: number): Outcome {
+    return { entry, to: 'retry', cause: `retry in ${Math.round(delayMs / 1000)} s: ${error}`, fields: { last_error: error, available_at: isoAfter(delayMs) }, failing: true };
+  },
+  /** Due again after `delayMs`, so a target that keeps failing is not hammered with lookups. */
+  inDoubt(entry: OutboxEntry, cause: string, delayMs: number): Outcome {
+    return { entry, to: 'in_doubt', cause, fields: { verify_first: true, last_error: cause, available_at: isoAfter(delayMs) }, failing: true };
+  },
+  /**
+   * Give back an entry whose attempt does not count: claimed but never started (shutdown), or
+   * refused before anything was sent for it (its target stopped on a credential error). It goes
+   * back as it was, without using up an attempt; `lastError` says why, when there is a reason.
+   */
+  released(entry: OutboxEntry, cause = 'released unstarted at shutdown', lastError?: string): Outcome {
+    const to: OutboxState = entry.verify_first ? 'in_doubt' : 'pending';
+    return { entry, to, cause, fields: { attempts: Math.max(0, entry.attempts - 1), ...(lastError !== undefined ? { last_error: lastError } : {}) } };
+  },
+  dead(entry: OutboxEntry, reason: string): Outcome {
+    return { entry, to: 'dead', cause: reason, fields: { last_error: reason } };
+  },
+};
 
 /**
- * Give back an entry whose attempt does not count: claimed but never started (shutdown), or
- * refused before anything was sent for it (its target stopped on a credential error). It goes
- * back as it was, without using up an attempt; `lastError` says why, when there is a reason.
+ * Write several outcomes in the open transaction `trx`: per outcome one guarded UPDATE, then
+ * their transitions together. Answers, per outcome, whether this owner still held the entry.
  */
-export function markReleased(db: Knex, entry: OutboxEntry, cause = 'released unstarted at shutdown', lastError?: string): Promise<boolean> {
-  const to: OutboxState = entry.verify_first ? 'in_doubt' : 'pending';
-  return settle(db, entry, to, cause, { attempts: Math.max(0, entry.attempts - 1), ...(lastError !== undefined ? { last_error: lastError } : {}) });
+export async function settleAll(trx: Knex.Transaction, list: readonly Outcome[]): Promise<boolean[]> {
+  const now = nowIso();
+  const held: boolean[] = [];
+  const transitions: Transition[] = [];
+  for (const o of list) {
+    const changed = await trx('outbox_entries')
+      .where({ id: o.entry.id, state: 'leased', lease_owner: o.entry.lease_owner })
+      .update({
+        state: o.to,
+        lease_owner: null,
+        lease_until: null,
+        updated_at: now,
+        ...o.fields,
+        ...(o.failing ? { failing_since: trx.raw('COALESCE(failing_since, ?)', [now]) } : {}),
+      });
+    held.push(changed > 0);
+    if (changed > 0) transitions.push({ entryId: o.entry.id, from: 'leased', to: o.to, cause: o.cause });
+  }
+  await recordTransitions(trx, transitions, now);
+  return held;
+}
+
+/** Write one outcome in a transaction of its own. */
+export async function settle(db: Knex, outcome: Outcome): Promise<boolean> {
+  const [held] = await db.transaction((trx) => settleAll(trx, [outcome]));
+  return held!;
+}
+
+export function markDelivered(db: Knex, entry: OutboxEntry, externalId: string, cause?: string): Promise<boolean> {
+  return settle(db, outcomes.delivered(entry, externalId, cause));
+}
+
+export function markReleased(db: Knex, entry: OutboxEntry, cause?: string, lastError?: string): Promise<boolean> {
+  return settle(db, outcomes.released(entry, cause, lastError));
 }
 
 export function markDead(db: Knex, entry: OutboxEntry, reason: string): Promise<boolean> {
-  return settle(db, entry, 'dead', reason, { last_error: reason });
+  return settle(db, outcomes.dead(entry, reason));
 }
 
 /**

@@ -10,13 +10,14 @@
  * the other targets go on.
  */
 import { randomUUID } from 'node:crypto';
-import { BooksError, numberOf } from '../books/index.js';
+import { BooksError, numberOf, type BookDocument } from '../books/index.js';
 import { errorMessage, PermanentError, RetriableError, stopsTarget } from '../errors.js';
 import { claimEntries, renewLease } from '../outbox/claim.js';
 import { brokenGroups, describeBrokenGroup } from '../outbox/groups.js';
-import { loadDocument } from '../outbox/enqueue.js';
+import { loadDocument, loadDocuments } from '../outbox/enqueue.js';
 import { reapExpiredLeases } from '../outbox/reap.js';
-import { backoffMs, failingForMs, markDead, markDelivered, markInDoubt, markReleased, markRetry } from '../outbox/settle.js';
+import { backoffMs, failingForMs, markReleased, outcomes, type Outcome } from '../outbox/settle.js';
+import { SettleQueue } from '../outbox/settle-queue.js';
 import type { OutboxEntry } from '../outbox/states.js';
 import { yieldToEventLoop } from './intake.js';
 import type { Runtime } from './runtime.js';
@@ -53,6 +54,10 @@ export class Deliverer {
   private readonly inFlight = new Map<number, Promise<unknown>>();
   /** Entries this deliverer holds a lease on, started or not. */
   private readonly claimed = new Map<number, OutboxEntry>();
+  /** The documents of the claimed entries, read with their claim. */
+  private readonly documents = new Map<number, BookDocument>();
+  /** Outcomes are committed in groups (settle-queue.ts). */
+  private readonly settling: SettleQueue;
   private readonly batchSize: number;
   private readonly leaseMs: number;
   private readonly maxAttempts: number;
@@ -71,6 +76,7 @@ export class Deliverer {
     this.maxAttempts = options.maxAttempts ?? service.delivery_max_attempts;
     this.maxAgeMs = options.maxAgeMs ?? service.delivery_max_age_hours * 3_600_000;
     this.concurrency = options.concurrency;
+    this.settling = new SettleQueue(rt.db);
   }
 
   /** Stop claiming new work; entries already claimed finish. */
@@ -123,47 +129,90 @@ export class Deliverer {
   }
 
   /**
-   * Claim and deliver one target's ready entries, batch by batch, up to its concurrency at once.
-   * Entries of one order (one document subject) go one after another, in claim order, so that,
-   * say, two payments of one invoice never race each other; different orders go side by side.
+   * Claim and deliver one target's ready entries, up to its concurrency at once, as a pipeline:
+   * more is claimed whenever fewer entries wait than may run, so that the target is not left
+   * idle while the last entries of a batch finish. The concurrency counts calls to the target:
+   * an entry whose answer is in gives its place up while its outcome waits for its commit.
+   * Entries of one order (one document subject: a lane) go one after another, in claim order,
+   * so that, say, two payments of one invoice never race each other; different orders go side
+   * by side. A lane is free again once its entry's outcome is committed, so that the next entry
+   * of the order sees it.
    */
   private async drainTarget(name: string, stats: DeliveryStats): Promise<void> {
     const limit = this.concurrencyOf(name);
-    while (!this.stopping && !this.stoppedTargets.has(name)) {
-      const entries = await claimEntries(this.rt.db, { target: name, owner: this.owner, limit: this.batchSize, leaseMs: this.leaseMs });
-      if (entries.length === 0) break;
-      for (const entry of entries) this.claimed.set(entry.id, entry);
-      const lanes = new Map<string, OutboxEntry[]>();
-      for (const entry of entries) {
-        const lane = limit > 1 ? laneOf(entry) : String(entry.id);
-        lanes.set(lane, [...(lanes.get(lane) ?? []), entry]);
-      }
-      const queue = [...lanes.values()];
-      const worker = async () => {
-        for (let lane = queue.shift(); lane; lane = queue.shift()) {
-          for (const entry of lane) {
-            if (this.stopping || this.stoppedTargets.has(name)) return;
-            const work = this.deliverOne(entry, stats);
-            this.inFlight.set(entry.id, work);
-            try {
-              await work;
-            } finally {
-              this.inFlight.delete(entry.id);
-              this.claimed.delete(entry.id);
-            }
-            // A journal target writes synchronously (SQLite): give timers a turn between entries (see intake.ts).
-            await yieldToEventLoop();
-          }
+    const waiting: OutboxEntry[] = [];
+    const busyLanes = new Set<string>();
+    const unfinished = new Set<Promise<void>>();
+    let calling = 0;
+    // False once a claim found nothing, until an entry settles: its dependants may be ready then.
+    let mayFindMore = true;
+    let wake = () => {};
+    const halted = () => this.stopping || this.stoppedTargets.has(name);
+    try {
+      while (!halted()) {
+        if (mayFindMore && waiting.length < limit) {
+          const entries = await this.claim(name);
+          mayFindMore = entries.length > 0;
+          waiting.push(...entries);
         }
-      };
-      await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, worker));
+        for (let i = 0; i < waiting.length && calling < limit && !halted(); ) {
+          const entry = waiting[i]!;
+          const lane = limit > 1 ? laneOf(entry) : '';
+          if (busyLanes.has(lane)) {
+            i++;
+            continue;
+          }
+          waiting.splice(i, 1);
+          busyLanes.add(lane);
+          calling++;
+          let called = false;
+          const callDone = () => {
+            if (called) return;
+            called = true;
+            calling--;
+              wake();
+          };
+          const work: Promise<void> = this.deliverOne(entry, stats, callDone).finally(() => {
+            callDone();
+            busyLanes.delete(lane);
+            unfinished.delete(work);
+            mayFindMore = true;
+            wake();
+          });
+          unfinished.add(work);
+        }
+        if (unfinished.size === 0) {
+          if (mayFindMore) continue;
+          break;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      await Promise.allSettled([...unfinished]);
       const held = this.stoppedTargets.get(name);
-      for (const unstarted of entries.filter((e) => this.claimed.has(e.id))) {
+      for (const unstarted of waiting.filter((e) => this.claimed.has(e.id))) {
         if (held === undefined) await markReleased(this.rt.db, unstarted);
         else await markReleased(this.rt.db, unstarted, `not sent: target ${name} is stopped: ${held}`, held);
-        this.claimed.delete(unstarted.id);
+        this.forget(unstarted.id);
       }
     }
+  }
+
+  /** Claim up to a batch of `target`'s ready entries, with their documents. */
+  private async claim(target: string): Promise<OutboxEntry[]> {
+    const entries = await claimEntries(this.rt.db, { target, owner: this.owner, limit: this.batchSize, leaseMs: this.leaseMs });
+    for (const entry of entries) this.claimed.set(entry.id, entry);
+    if (entries.length > 0) {
+      const documents = await loadDocuments(this.rt.db, entries.map((e) => e.document_id));
+      for (const entry of entries) this.documents.set(entry.id, documents.get(entry.document_id)!);
+    }
+    return entries;
+  }
+
+  /** This deliverer no longer holds `id`. */
+  private forget(id: number): void {
+    this.claimed.delete(id);
+    this.documents.delete(id);
   }
 
   private environmentOf(target: string): string {
@@ -175,7 +224,20 @@ export class Deliverer {
    * and kept alive while it runs. An entry whose lease ran out meanwhile (the batch took longer
    * than the lease) may have been reaped and delivered by another instance: it is left alone.
    */
-  private async deliverOne(entry: OutboxEntry, stats: DeliveryStats): Promise<void> {
+  private async deliverOne(entry: OutboxEntry, stats: DeliveryStats, callDone: () => void): Promise<void> {
+    const work = this.leaseAndAttempt(entry, stats, callDone);
+    this.inFlight.set(entry.id, work);
+    try {
+      await work;
+    } finally {
+      this.inFlight.delete(entry.id);
+      this.forget(entry.id);
+    }
+    // A journal target writes synchronously (SQLite): give timers a turn between entries (see intake.ts).
+    await yieldToEventLoop();
+  }
+
+  private async leaseAndAttempt(entry: OutboxEntry, stats: DeliveryStats, callDone: () => void): Promise<void> {
     // With more than half the claim's lease left nobody can have reaped it, and the heartbeat
     // renews it before it runs out: a commit per document saved. Otherwise renew first.
     const fresh = entry.lease_until !== null && Date.parse(entry.lease_until) - Date.now() > this.leaseMs / 2;
@@ -186,35 +248,40 @@ export class Deliverer {
     const heartbeat = setInterval(() => void renewLease(this.rt.db, entry, this.leaseMs).catch(() => undefined), Math.max(250, Math.floor(this.leaseMs / 3)));
     heartbeat.unref();
     try {
-      await this.attempt(entry, stats);
+      await this.attempt(entry, stats, callDone);
     } finally {
       clearInterval(heartbeat);
     }
   }
 
-  private async attempt(entry: OutboxEntry, stats: DeliveryStats): Promise<void> {
+  /** One attempt; `callDone` is called once the target has answered, before the outcome is committed. */
+  private async attempt(entry: OutboxEntry, stats: DeliveryStats, callDone: () => void): Promise<void> {
     const { db, logger } = this.rt;
+    const settle = (outcome: Outcome) => {
+      callDone();
+      return this.settling.settle(outcome);
+    };
     const target = this.rt.targets.get(entry.target);
     const log = logger.child({ target: entry.target, outbox: entry.id });
     if (!target) {
-      await markDead(db, entry, `target "${entry.target}" is no longer configured`);
+      await settle(outcomes.dead(entry, `target "${entry.target}" is no longer configured`));
       stats.dead++;
       this.rt.metrics?.dead.inc({ target: entry.target, kind: 'unknown' });
       return;
     }
-    const doc = await loadDocument(db, entry.document_id);
+    const doc = this.documents.get(entry.id) ?? (await loadDocument(db, entry.document_id));
     try {
       if (entry.verify_first) {
         const found = await target.lookup(doc);
         if (found) {
-          await markDelivered(db, entry, found.externalId, 'found at the target by the in-doubt lookup');
+          await settle(outcomes.delivered(entry, found.externalId, 'found at the target by the in-doubt lookup'));
           stats.delivered++;
           this.rt.metrics?.delivered.inc({ target: entry.target, kind: doc.kind });
           return;
         }
       }
       const delivered = await target.deliver(doc);
-      await markDelivered(db, entry, delivered.externalId);
+      await settle(outcomes.delivered(entry, delivered.externalId));
       stats.delivered++;
       this.rt.metrics?.delivered.inc({ target: entry.target, kind: doc.kind });
       log.debug(`delivered ${doc.kind} ${numberOf(doc)} as ${delivered.externalId}`, { document: entry.document_id });
@@ -223,7 +290,7 @@ export class Deliverer {
       const message = this.rt.redactor.text(errorMessage(error));
       const what = `${doc.kind} ${numberOf(doc)}`;
       const giveUp = async (reason: string) => {
-        await markDead(db, entry, reason);
+        await settle(outcomes.dead(entry, reason));
         stats.dead++;
         this.rt.metrics?.dead.inc({ target: entry.target, kind: doc.kind });
         log.error(`${what}: ${reason}`);
@@ -240,7 +307,7 @@ export class Deliverer {
       const tooOld = failingFor >= this.maxAgeMs ? `gave up after failing for ${hours(failingFor)} h (more than service.delivery_max_age_hours: ${hours(this.maxAgeMs)})` : null;
       if (stopsTarget(error)) {
         // Not this document's fault, and no attempt of any entry can succeed: keep it, stop the target.
-        await markReleased(db, entry, `not sent: the target refused kontor's credentials: ${message}`, message);
+        await settle(outcomes.released(entry, `not sent: the target refused kontor's credentials: ${message}`, message));
         if (!this.stoppedTargets.has(entry.target)) {
           this.stoppedTargets.set(entry.target, message);
           logger.error(
@@ -257,7 +324,7 @@ export class Deliverer {
       } else if (error instanceof RetriableError) {
         if (exhausted) return giveUp(`gave up after ${entry.attempts} attempts: ${message}`);
         if (tooOld) return giveUp(`${tooOld}: ${message}`);
-        await markRetry(db, entry, message, backoffMs(entry.attempts));
+        await settle(outcomes.retry(entry, message, backoffMs(entry.attempts)));
         stats.retrying++;
         this.rt.metrics?.failed.inc({ target: entry.target, kind: doc.kind, outcome: 'retry' });
         log.warn(`${what}: will retry: ${message}`);
@@ -265,7 +332,7 @@ export class Deliverer {
         if (exhausted) return giveUp(`gave up after ${entry.attempts} attempts with unknown outcome: ${message}; check the target before retrying`);
         if (tooOld) return giveUp(`${tooOld} with unknown outcome: ${message}; check the target before retrying`);
         // The target may or may not have it: look it up before sending again.
-        await markInDoubt(db, entry, `outcome unknown: ${message}`, backoffMs(entry.attempts));
+        await settle(outcomes.inDoubt(entry, `outcome unknown: ${message}`, backoffMs(entry.attempts)));
         stats.inDoubt++;
         this.rt.metrics?.failed.inc({ target: entry.target, kind: doc.kind, outcome: 'in_doubt' });
         log.warn(`${what}: outcome unknown, will look it up before resending: ${message}`);

@@ -1,0 +1,95 @@
+/**
+ * Group commit of delivery outcomes (settle-queue.ts, issue #9): outcomes that finish together
+ * share one transaction, each caller learns of its own only once it is committed, an outcome
+ * for an entry this owner no longer holds changes nothing, and one outcome that cannot be
+ * written does not take the rest of its group down.
+ */
+import type { Knex } from 'knex';
+import { describe, expect, it } from 'vitest';
+import { buildInvoice } from '../src/books/index.js';
+import { migrateLatest } from '../src/db/migrate.js';
+import { claimEntries } from '../src/outbox/claim.js';
+import { enqueueEntry, storeDocument } from '../src/outbox/enqueue.js';
+import { listTransitions } from '../src/outbox/events.js';
+import { outcomes } from '../src/outbox/settle.js';
+import { SettleQueue } from '../src/outbox/settle-queue.js';
+import type { OutboxEntry } from '../src/outbox/states.js';
+import { DIALECTS, freshDatabase, HAS_POSTGRES } from './helpers.js';
+import { income, sales } from './usecase-documents.js';
+
+/** `count` independent invoices queued for target `rma`, then claimed by `owner`. */
+async function claimedEntries(db: Knex, count: number, owner = 'test'): Promise<OutboxEntry[]> {
+  await migrateLatest(db);
+  const [snapshot] = (await db('source_snapshots').insert({ source: 'shop', record_id: 'R', content_hash: 'h', raw: '{}', origin: 'test', fetched_at: new Date().toISOString() }).returning('id')) as { id: number }[];
+  for (let i = 1; i <= count; i++) {
+    const stored = await storeDocument(db, buildInvoice(sales(`R-${i}`, [income('10.00')])), Number(snapshot!.id), false);
+    if (!('id' in stored)) throw new Error('not stored');
+    await enqueueEntry(db, { documentId: stored.id, documentKey: stored.key, target: 'rma', dependsOn: null });
+  }
+  return claimEntries(db, { target: 'rma', owner, limit: count, leaseMs: 60_000 });
+}
+
+const states = async (db: Knex) => ((await db('outbox_entries').orderBy('id').select('state')) as { state: string }[]).map((r) => r.state);
+
+describe.each(DIALECTS)('the settle queue on %s', (dialect) => {
+  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('commits outcomes that arrive together in one transaction, and answers each only once it is committed', async () => {
+    const { db, drop } = await freshDatabase(dialect);
+    try {
+      const entries = await claimedEntries(db, 30);
+      const queue = new SettleQueue(db, { windowMs: 5 });
+      let answered = 0;
+      const settling = entries.map((e) => queue.settle(outcomes.delivered(e, `ext-${e.id}`)).then((held) => (answered++, held)));
+      // Nothing is answered before the window has passed and the group is written.
+      await Promise.resolve();
+      expect(answered).toBe(0);
+      expect(await Promise.all(settling)).toEqual(entries.map(() => true));
+      expect(queue.counts).toEqual({ commits: 1, outcomes: 30 });
+      expect(await states(db)).toEqual(entries.map(() => 'delivered'));
+      const last = entries.at(-1)!;
+      expect((await listTransitions(db, last.id)).map((t) => `${t.from_state ?? ''}→${t.to_state}: ${t.cause}`)).toEqual(['→pending: enqueued', '→leased: claimed by test', 'leased→delivered: delivered']);
+      expect((await db('outbox_entries').where({ id: last.id }).first('external_id')).external_id).toBe(`ext-${last.id}`);
+    } finally {
+      await drop();
+    }
+  });
+
+  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('writes a full group at once, then the rest as the next group', async () => {
+    const { db, drop } = await freshDatabase(dialect);
+    try {
+      const entries = await claimedEntries(db, 7);
+      // A window far longer than the test: only a full group can start the writing.
+      const queue = new SettleQueue(db, { windowMs: 60_000, maxGroup: 3 });
+      const first = entries.slice(0, 3).map((e) => queue.settle(outcomes.retry(e, 'HTTP 503', 5_000)));
+      expect(await Promise.all(first)).toEqual([true, true, true]);
+      // While the first group was written, nothing else waited: the next three fill a group again.
+      const rest = entries.slice(3, 6).map((e) => queue.settle(outcomes.dead(e, 'HTTP 400: refused')));
+      expect(await Promise.all(rest)).toEqual([true, true, true]);
+      expect(queue.counts).toEqual({ commits: 2, outcomes: 6 });
+      const failing = (await db('outbox_entries').orderBy('id').select('state', 'failing_since')) as { state: string; failing_since: string | null }[];
+      expect(failing.map((f) => f.state)).toEqual(['retry', 'retry', 'retry', 'dead', 'dead', 'dead', 'leased']);
+      expect(failing.slice(0, 3).every((f) => f.failing_since !== null)).toBe(true);
+    } finally {
+      await drop();
+    }
+  });
+
+  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('an entry this owner no longer holds is left alone; a bad outcome fails alone, the rest of its group is written', async () => {
+    const { db, drop } = await freshDatabase(dialect);
+    try {
+      const [taken, kept, broken] = (await claimedEntries(db, 3)) as [OutboxEntry, OutboxEntry, OutboxEntry];
+      // Another instance reaped and re-claimed `taken` meanwhile.
+      await db('outbox_entries').where({ id: taken.id }).update({ lease_owner: 'other' });
+      const queue = new SettleQueue(db, { windowMs: 1 });
+      const bad = { ...outcomes.delivered(broken, 'x'), fields: { no_such_column: 1 } };
+      const [a, b, c] = await Promise.allSettled([queue.settle(outcomes.delivered(taken, 'x')), queue.settle(outcomes.delivered(kept, 'y')), queue.settle(bad)]);
+      expect(a).toEqual({ status: 'fulfilled', value: false });
+      expect(b).toEqual({ status: 'fulfilled', value: true });
+      expect(c.status).toBe('rejected');
+      expect(String((c as PromiseRejectedResult).reason)).toMatch(/no_such_column/);
+      expect(await states(db)).toEqual(['leased', 'delivered', 'leased']);
+      expect((await listTransitions(db, taken.id)).map((t) => t.to_state)).toEqual(['pending', 'leased']);
+    } finally {
+      await drop();
+    }
+  });
+});
