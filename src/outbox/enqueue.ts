@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import { formatDocumentKey, type BookDocument } from '../books/index.js';
 import { sha256 } from '../db/hash.js';
 import { nowIso } from '../db/time.js';
-import { recordTransition } from './events.js';
+import { recordTransitions, type Transition } from './events.js';
 
 export interface StoredDocument {
   id: number;
@@ -36,18 +36,45 @@ export async function latestRevision(db: Knex, doc: BookDocument): Promise<Docum
 }
 
 /**
+ * The latest stored revisions of every document of `subjects` (one source), read at once for
+ * the documents of one order: storeDocument then needs no query of its own. It keeps the map
+ * up to date with what it stores.
+ */
+export async function latestRevisions(db: Knex, source: string, subjects: readonly string[]): Promise<LatestRevisions> {
+  const rows = (await db('documents')
+    .where({ source })
+    .whereIn('subject', [...new Set(subjects)])
+    .select('id', 'doc_key', 'revision', 'content_hash', 'subject', 'kind', 'part')) as (DocumentRow & { subject: string; kind: string; part: string })[];
+  const latest: LatestRevisions = new Map();
+  for (const row of rows) {
+    const key = revisionsKey(row.subject, row.kind, row.part);
+    const known = latest.get(key);
+    if (!known || Number(row.revision) > Number(known.revision)) latest.set(key, row);
+  }
+  return latest;
+}
+
+/** Latest revision by subject, kind and part (latestRevisions). */
+export type LatestRevisions = Map<string, DocumentRow & { subject: string }>;
+
+const revisionsKey = (subject: string, kind: string, part: string | undefined) => JSON.stringify([subject, kind, part ?? '']);
+
+/**
  * Store `doc` unless its latest revision says the same. With `newRevisionOnChange`
  * (customers: E2 update), changed content becomes the next revision; otherwise a change
- * is reported through the returned `changedFrom` and nothing is written.
+ * is reported through the returned `changedFrom` and nothing is written. `known`: the
+ * latest revisions read beforehand (latestRevisions), instead of a query.
  */
 export async function storeDocument(
   db: Knex,
   doc: BookDocument,
   snapshotId: number,
   newRevisionOnChange: boolean,
+  known?: LatestRevisions,
 ): Promise<StoredDocument | { changedFrom: string }> {
   const hash = documentContentHash(doc);
-  const latest = await latestRevision(db, doc);
+  const lookup = revisionsKey(doc.key.subject, doc.key.kind, doc.key.part);
+  const latest = known ? known.get(lookup) : await latestRevision(db, doc);
   if (latest && latest.content_hash === hash) return { id: Number(latest.id), key: latest.doc_key, created: false };
   if (latest && !newRevisionOnChange) return { changedFrom: latest.doc_key };
   const revision = latest ? Number(latest.revision) + 1 : doc.key.revision;
@@ -67,13 +94,19 @@ export async function storeDocument(
       created_at: nowIso(),
     })
     .returning('id')) as { id: number }[];
+  known?.set(lookup, { id: Number(row!.id), doc_key: key, revision, content_hash: hash, subject: stored.key.subject });
   return { id: Number(row!.id), key, created: true };
 }
 
-/** One outbox entry per (target, document); enqueuing twice is a no-op. */
+/**
+ * One outbox entry per (target, document); enqueuing twice is a no-op. The `enqueued`
+ * transition is recorded at once, or added to `transitions` for the caller to record with
+ * those of the other entries (recordTransitions, in the same transaction).
+ */
 export async function enqueueEntry(
   db: Knex,
   input: { documentId: number; documentKey: string; target: string; dependsOn: number | null },
+  transitions?: Transition[],
 ): Promise<{ id: number; created: boolean }> {
   const entryKey = `${input.target}:${input.documentKey}`;
   const now = nowIso();
@@ -95,7 +128,9 @@ export async function enqueueEntry(
     .returning('id')) as { id: number }[];
   if (inserted.length > 0) {
     const id = Number(inserted[0]!.id);
-    await recordTransition(db, [id], null, 'pending', 'enqueued');
+    const enqueued: Transition = { entryId: id, from: null, to: 'pending', cause: 'enqueued' };
+    if (transitions) transitions.push(enqueued);
+    else await recordTransitions(db, [enqueued]);
     return { id, created: true };
   }
   const existing = (await db('outbox_entries').where({ entry_key: entryKey }).first('id')) as { id: number };

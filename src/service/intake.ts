@@ -9,13 +9,14 @@ import { sha256 } from '../db/hash.js';
 import { errorMessage, RecordError } from '../errors.js';
 import { mapOrder, NO_HISTORY, type BookedHistory, type MapOutcome } from '../mapping/map-order.js';
 import { storedHistory } from './history.js';
-import { enqueueEntry, storeDocument } from '../outbox/enqueue.js';
+import { enqueueEntry, latestRevisions, storeDocument } from '../outbox/enqueue.js';
+import { recordTransitions, type Transition } from '../outbox/events.js';
 import type { CanonicalOrder } from '../sources/order.js';
 import type { SettleOutcome, SourceRecord } from '../sources/types.js';
 import { encodeWatermark } from '../sources/watermark.js';
 import { readCursor, saveCursor } from '../store/cursors.js';
-import { isHeldBack, quarantineRecord, resolveQuarantine } from '../store/quarantine.js';
-import { hasSnapshot, insertSnapshot } from '../store/snapshots.js';
+import { quarantineRecord, resolveQuarantine } from '../store/quarantine.js';
+import { contentSeen, insertSnapshot } from '../store/snapshots.js';
 import type { Runtime, SourceBinding } from './runtime.js';
 
 export interface IntakeStats {
@@ -158,10 +159,10 @@ export async function takeIn(
   const result = (outcome: RecordOutcome, documents = 0) => ({ outcome, documents });
   const source = binding.config.name;
   const contentHash = sha256(record.raw);
-  const log = rt.logger.child({ source, order: record.id });
 
-  if (await hasSnapshot(rt.db, source, record.id, contentHash)) return result('unchanged');
-  if (await isHeldBack(rt.db, source, record.id, contentHash)) {
+  const seen = await contentSeen(rt.db, source, record.id, contentHash);
+  if (seen.stored) return result('unchanged');
+  if (seen.heldBack) {
     // Seen before and still in the quarantine (not dismissed): it has not gone through.
     const open = await openQuarantineReason(rt.db, source, record.id, contentHash);
     return open === null ? result('unchanged') : { ...result('unchanged'), failure: open };
@@ -177,13 +178,12 @@ export async function takeIn(
     const created = await rt.db.transaction(async (trx) => {
       const snapshotId = await insertSnapshot(trx, { source, recordId: record.id, contentHash, raw: record.raw, origin: record.origin });
       const resolution = `superseded by version ${contentHash.slice(0, 12)}`;
-      await resolveQuarantine(trx, source, record.id, resolution);
-      if (record.supersedes && record.supersedes !== record.id) await resolveQuarantine(trx, source, record.supersedes, resolution);
+      await resolveQuarantine(trx, source, record.supersedes ? [record.id, record.supersedes] : [record.id], resolution);
       if (mapped.outcome.kind === 'skipped') return -1;
       return enqueueOrder(trx, binding, snapshotId, mapped.outcome.documents);
     });
     if (created < 0) {
-      log.debug(`order ${record.id} skipped: ${mapped.outcome.kind === 'skipped' ? mapped.outcome.reason : ''}`);
+      rt.logger.debug(`order ${record.id} skipped: ${mapped.outcome.kind === 'skipped' ? mapped.outcome.reason : ''}`, { source, order: record.id });
       return result('skipped');
     }
     return created > 0 ? result('booked', created) : result('unchanged');
@@ -199,12 +199,17 @@ export async function takeIn(
  */
 async function enqueueOrder(trx: Knex, binding: SourceBinding, snapshotId: number, documents: BookDocument[]): Promise<number> {
   let created = 0;
+  const source = binding.config.name;
   // A later version of an order (a refund, a cancellation) queues behind what was queued for it before.
   const subject = documents.find((d) => d.kind !== 'customer')?.key.subject;
+  const known = await latestRevisions(trx, source, documents.map((d) => d.key.subject));
+  // A first version (no document of the order stored yet) has nothing to queue behind.
+  const seenBefore = subject !== undefined && [...known.values()].some((row) => row.subject === subject);
   const previous = new Map<string, number | null>();
-  for (const t of binding.config.targets) previous.set(t, subject === undefined ? null : await lastEntryOf(trx, binding.config.name, subject, t));
+  for (const t of binding.config.targets) previous.set(t, seenBefore ? await lastEntryOf(trx, source, subject, t) : null);
+  const transitions: Transition[] = [];
   for (const doc of documents) {
-    const stored = await storeDocument(trx, doc, snapshotId, doc.kind === 'customer');
+    const stored = await storeDocument(trx, doc, snapshotId, doc.kind === 'customer', known);
     if ('changedFrom' in stored) {
       // The mapping corrects changed invoices and credit notes with new documents under new keys
       // (corrections in docs/mapping.md); a stored document is never overwritten. What is left
@@ -215,10 +220,11 @@ async function enqueueOrder(trx: Knex, binding: SourceBinding, snapshotId: numbe
     }
     if (stored.created) created++;
     for (const target of binding.config.targets) {
-      const entry = await enqueueEntry(trx, { documentId: stored.id, documentKey: stored.key, target, dependsOn: previous.get(target) ?? null });
+      const entry = await enqueueEntry(trx, { documentId: stored.id, documentKey: stored.key, target, dependsOn: previous.get(target) ?? null }, transitions);
       previous.set(target, entry.id);
     }
   }
+  await recordTransitions(trx, transitions);
   return created;
 }
 

@@ -29,18 +29,6 @@ export interface QuarantineRow {
   resolution: string | null;
 }
 
-/**
- * Whether this exact content of a record is held back: still quarantined, or dismissed by an
- * operator (a dismissal holds until the record changes).
- */
-export async function isHeldBack(db: Knex, source: string, recordId: string, contentHash: string): Promise<boolean> {
-  const row = await db('quarantine')
-    .where({ source, record_id: recordId, content_hash: contentHash })
-    .andWhere((q) => q.whereNull('resolved_at').orWhere('resolution', 'like', 'dismissed:%'))
-    .first('id');
-  return row !== undefined;
-}
-
 export async function quarantineRecord(db: Knex, q: QuarantineInput): Promise<void> {
   await db('quarantine')
     .insert({
@@ -58,8 +46,9 @@ export async function quarantineRecord(db: Knex, q: QuarantineInput): Promise<vo
 }
 
 /** Close every open quarantine row of a record, e.g. because a newer version went through. */
-export async function resolveQuarantine(db: Knex, source: string, recordId: string, resolution: string): Promise<number> {
-  return db('quarantine').where({ source, record_id: recordId }).whereNull('resolved_at').update({ resolved_at: nowIso(), resolution });
+/** Close the open entries of records `recordIds` (a record and the one it supersedes, say) with `resolution`. */
+export async function resolveQuarantine(db: Knex, source: string, recordIds: readonly string[], resolution: string): Promise<number> {
+  return db('quarantine').where({ source }).whereIn('record_id', [...new Set(recordIds)]).whereNull('resolved_at').update({ resolved_at: nowIso(), resolution });
 }
 
 /**

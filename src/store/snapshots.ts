@@ -10,10 +10,24 @@ export interface SnapshotInput {
   origin: string;
 }
 
-export async function hasSnapshot(db: Knex, source: string, recordId: string, contentHash: string): Promise<boolean> {
-  const row = await db('source_snapshots').where({ source, record_id: recordId, content_hash: contentHash }).first('id');
-  return row !== undefined;
+/**
+ * What kontor knows of this exact content of a record, in one query (intake asks for every
+ * record): `stored`, taken in before; `heldBack`, still quarantined or dismissed by an operator
+ * (a dismissal holds until the record changes; see quarantine.ts).
+ */
+export async function contentSeen(db: Knex, source: string, recordId: string, contentHash: string): Promise<{ stored: boolean; heldBack: boolean }> {
+  const stored = db('source_snapshots').where({ source, record_id: recordId, content_hash: contentHash }).select(db.raw('1')).limit(1);
+  const held = db('quarantine')
+    .where({ source, record_id: recordId, content_hash: contentHash })
+    .andWhere((q) => q.whereNull('resolved_at').orWhere('resolution', 'like', 'dismissed:%'))
+    .select(db.raw('1'))
+    .limit(1);
+  const row = (await db.first({ stored: db.raw('EXISTS ?', [stored]), held: db.raw('EXISTS ?', [held]) })) as { stored: unknown; held: unknown };
+  return { stored: truthy(row.stored), heldBack: truthy(row.held) };
 }
+
+/** SQLite answers EXISTS with 0/1, PostgreSQL with a boolean. */
+const truthy = (value: unknown) => value === true || value === 1 || value === '1';
 
 export async function insertSnapshot(db: Knex, s: SnapshotInput): Promise<number> {
   const [row] = (await db('source_snapshots')
