@@ -79,6 +79,11 @@ export class Deliverer {
     this.settling = new SettleQueue(rt.db);
   }
 
+  /** Outcomes written and the transactions that wrote them (group commit, settle-queue.ts). */
+  get commits(): { commits: number; outcomes: number } {
+    return { ...this.settling.counts };
+  }
+
   /** Stop claiming new work; entries already claimed finish. */
   stop(): void {
     this.stopping = true;
