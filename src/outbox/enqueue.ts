@@ -28,17 +28,10 @@ interface DocumentRow {
   content_hash: string;
 }
 
-export async function latestRevision(db: Knex, doc: BookDocument): Promise<DocumentRow | undefined> {
-  return (await db('documents')
-    .where({ source: doc.key.source, subject: doc.key.subject, kind: doc.key.kind, part: doc.key.part ?? '' })
-    .orderBy('revision', 'desc')
-    .first('id', 'doc_key', 'revision', 'content_hash')) as DocumentRow | undefined;
-}
-
 /**
  * The latest stored revisions of every document of `subjects` (one source), read at once for
- * the documents of one order: storeDocument then needs no query of its own. It keeps the map
- * up to date with what it stores.
+ * the documents of one order and handed to each storeDocument, which keeps the map up to date
+ * with what it stores.
  */
 export async function latestRevisions(db: Knex, source: string, subjects: readonly string[]): Promise<LatestRevisions> {
   const rows = (await db('documents')
@@ -63,7 +56,7 @@ const revisionsKey = (subject: string, kind: string, part: string | undefined) =
  * Store `doc` unless its latest revision says the same. With `newRevisionOnChange`
  * (customers: E2 update), changed content becomes the next revision; otherwise a change
  * is reported through the returned `changedFrom` and nothing is written. `known`: the
- * latest revisions read beforehand (latestRevisions), instead of a query.
+ * latest revisions read beforehand (latestRevisions); without it they are read here.
  */
 export async function storeDocument(
   db: Knex,
@@ -74,7 +67,8 @@ export async function storeDocument(
 ): Promise<StoredDocument | { changedFrom: string }> {
   const hash = documentContentHash(doc);
   const lookup = revisionsKey(doc.key.subject, doc.key.kind, doc.key.part);
-  const latest = known ? known.get(lookup) : await latestRevision(db, doc);
+  known ??= await latestRevisions(db, doc.key.source, [doc.key.subject]);
+  const latest = known.get(lookup);
   if (latest && latest.content_hash === hash) return { id: Number(latest.id), key: latest.doc_key, created: false };
   if (latest && !newRevisionOnChange) return { changedFrom: latest.doc_key };
   const revision = latest ? Number(latest.revision) + 1 : doc.key.revision;
@@ -94,7 +88,7 @@ export async function storeDocument(
       created_at: nowIso(),
     })
     .returning('id')) as { id: number }[];
-  known?.set(lookup, { id: Number(row!.id), doc_key: key, revision, content_hash: hash, subject: stored.key.subject });
+  known.set(lookup, { id: Number(row!.id), doc_key: key, revision, content_hash: hash, subject: stored.key.subject });
   return { id: Number(row!.id), key, created: true };
 }
 

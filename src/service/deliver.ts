@@ -14,7 +14,7 @@ import { BooksError, numberOf, type BookDocument } from '../books/index.js';
 import { errorMessage, PermanentError, RetriableError, stopsTarget } from '../errors.js';
 import { claimEntries, renewLease } from '../outbox/claim.js';
 import { brokenGroups, describeBrokenGroup } from '../outbox/groups.js';
-import { loadDocument, loadDocuments } from '../outbox/enqueue.js';
+import { loadDocuments } from '../outbox/enqueue.js';
 import { reapExpiredLeases } from '../outbox/reap.js';
 import { backoffMs, failingForMs, markReleased, outcomes, type Outcome } from '../outbox/settle.js';
 import { SettleQueue } from '../outbox/settle-queue.js';
@@ -175,7 +175,7 @@ export class Deliverer {
             if (called) return;
             called = true;
             calling--;
-              wake();
+            wake();
           };
           const work: Promise<void> = this.deliverOne(entry, stats, callDone).finally(() => {
             callDone();
@@ -274,7 +274,8 @@ export class Deliverer {
       this.rt.metrics?.dead.inc({ target: entry.target, kind: 'unknown' });
       return;
     }
-    const doc = this.documents.get(entry.id) ?? (await loadDocument(db, entry.document_id));
+    // Read with the claim (claim()), kept until the entry is forgotten after its attempt.
+    const doc = this.documents.get(entry.id)!;
     try {
       if (entry.verify_first) {
         const found = await target.lookup(doc);
