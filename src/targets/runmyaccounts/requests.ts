@@ -174,6 +174,22 @@ function offsetMinutesAt(instant: number, timeZone: string): number {
  * "2026-07-01T00:00:00+02:00"). Reference §1 "Date pitfall": send Swiss-local midnight.
  */
 export function rmaDateTime(date: string, timeZone = 'Europe/Zurich'): string {
+  // Pure, and the same few hundred dates recur in every run; the zone lookups are the costly part.
+  const key = `${timeZone} ${date}`;
+  let text = DATE_TIMES.get(key);
+  if (text === undefined) {
+    if (DATE_TIMES.size >= DATE_TIMES_KEPT) DATE_TIMES.clear();
+    text = computeRmaDateTime(date, timeZone);
+    DATE_TIMES.set(key, text);
+  }
+  return text;
+}
+
+/** Dates kept by rmaDateTime: a few years of days in a couple of zones. */
+const DATE_TIMES_KEPT = 4_096;
+const DATE_TIMES = new Map<string, string>();
+
+function computeRmaDateTime(date: string, timeZone: string): string {
   if (!isCalendarDate(date)) throw new RmaPayloadError(`"${date}" is not a calendar date (YYYY-MM-DD)`, 'date');
   const [y, m, d] = date.split('-').map(Number) as [number, number, number];
   const wallMidnight = Date.UTC(y, m - 1, d);
