@@ -73,6 +73,59 @@ describe.each(DIALECTS)('the settle queue on %s', (dialect) => {
     }
   });
 
+  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('a group of mixed outcomes gives every entry its own fields (outcomes alike share one UPDATE)', async () => {
+    const { db, drop } = await freshDatabase(dialect);
+    try {
+      const entries = await claimedEntries(db, 6);
+      const [d1, d2, released, inDoubt, retry, d3] = entries as [OutboxEntry, OutboxEntry, OutboxEntry, OutboxEntry, OutboxEntry, OutboxEntry];
+      // A second claim of `released` (attempts 2) makes the released outcomes' attempts differ.
+      const again = { ...released, attempts: 3 };
+      const list = [
+        outcomes.delivered(d1, 'EXT-1'),
+        outcomes.delivered(d2, 'EXT-2'),
+        outcomes.released(again, 'target stopped', 'HTTP 401'),
+        outcomes.inDoubt(inDoubt, 'socket hang up', 5_000),
+        outcomes.retry(retry, 'HTTP 503', 5_000),
+        outcomes.delivered(d3, 'EXT-3'),
+      ];
+      const queue = new SettleQueue(db, { windowMs: 1 });
+      expect(await Promise.all(list.map((o) => queue.settle(o)))).toEqual([true, true, true, true, true, true]);
+      expect(queue.counts).toEqual({ commits: 1, outcomes: 6 });
+      const rows = (await db('outbox_entries').orderBy('id').select('id', 'state', 'external_id', 'attempts', 'verify_first', 'last_error', 'lease_owner')) as Record<string, unknown>[];
+      const by = (id: number) => rows.find((r) => Number(r.id) === id)!;
+      expect([by(d1.id).external_id, by(d2.id).external_id, by(d3.id).external_id]).toEqual(['EXT-1', 'EXT-2', 'EXT-3']);
+      expect(rows.map((r) => [r.state, r.lease_owner])).toEqual([
+        ['delivered', null],
+        ['delivered', null],
+        ['pending', null],
+        ['in_doubt', null],
+        ['retry', null],
+        ['delivered', null],
+      ]);
+      expect(Number(by(released.id).attempts)).toBe(2);
+      expect(by(released.id).last_error).toBe('HTTP 401');
+      expect(Boolean(by(inDoubt.id).verify_first)).toBe(true);
+      expect(Boolean(by(d1.id).verify_first)).toBe(false);
+      expect((await listTransitions(db, released.id)).map((t) => `${t.from_state ?? ''}→${t.to_state}: ${t.cause}`).at(-1)).toBe('leased→pending: target stopped');
+    } finally {
+      await drop();
+    }
+  });
+
+  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('released entries with different attempts share one UPDATE, each keeping its own count', async () => {
+    const { db, drop } = await freshDatabase(dialect);
+    try {
+      const entries = await claimedEntries(db, 3);
+      const list = entries.map((e, i) => outcomes.released({ ...e, attempts: i + 1 }));
+      const queue = new SettleQueue(db, { windowMs: 1 });
+      expect(await Promise.all(list.map((o) => queue.settle(o)))).toEqual([true, true, true]);
+      const attempts = ((await db('outbox_entries').orderBy('id').select('attempts')) as { attempts: number | string }[]).map((r) => Number(r.attempts));
+      expect(attempts).toEqual([0, 1, 2]);
+    } finally {
+      await drop();
+    }
+  });
+
   it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('an entry this owner no longer holds is left alone; a bad outcome fails alone, the rest of its group is written', async () => {
     const { db, drop } = await freshDatabase(dialect);
     try {
