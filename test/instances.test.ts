@@ -136,10 +136,11 @@ describe.each(DIALECTS)('leases of several instances (%s)', (dialect) => {
     // 300 ms a request on the first instance's path.
     const setup = await twoInstances(dialect, () => 300);
     // The first instance claims every payment with a lease of 1 s and needs 600 ms for each (a
-    // GET of the invoice, then the POST). The second one's round, after 1.2 s (`kontor run`
-    // polls for due entries), finds the leases of the batch's later entries run out: it reaps
-    // them and delivers those payments itself.
-    const a = new Deliverer(setup.first, { leaseMs: 1000, batchSize: 500 });
+    // GET of the invoice, then the POST), and its heartbeat stalls (a process frozen, or its
+    // lease renewals failing): only an entry about to start renews its own lease. The second
+    // one's round, after 1.2 s (`kontor run` polls for due entries), finds the leases of the
+    // batch's later entries run out: it reaps them and delivers those payments itself.
+    const a = new Deliverer(setup.first, { leaseMs: 1000, batchSize: 500, renewEveryMs: 600_000 });
     const b = new Deliverer(setup.second, { leaseMs: 1000 });
     const long = a.drain();
     await new Promise((r) => setTimeout(r, 1200));
@@ -148,6 +149,21 @@ describe.each(DIALECTS)('leases of several instances (%s)', (dialect) => {
     expect(taken.delivered, 'the second instance took over').toBeGreaterThan(0);
     expect(setup.logs()).toContain('its lease ran out before its turn and another instance took it over; not sent from here');
     expect(stats.delivered + taken.delivered).toBeGreaterThanOrEqual(setup.payments);
+    await expectEachOnce(setup);
+  }, 60_000);
+
+  it_('the heartbeat keeps the leases of claimed entries that wait for their turn', async () => {
+    // As above, but with the heartbeat running: nothing the first instance claimed runs out.
+    const setup = await twoInstances(dialect, () => 300);
+    const a = new Deliverer(setup.first, { leaseMs: 1000, batchSize: 500 });
+    const b = new Deliverer(setup.second, { leaseMs: 1000 });
+    const long = a.drain();
+    await new Promise((r) => setTimeout(r, 1200));
+    const taken = await b.drain();
+    const stats = await long;
+    expect(taken.delivered, 'the second instance found nothing to take over').toBe(0);
+    expect(stats.delivered).toBeGreaterThanOrEqual(setup.payments);
+    expect(setup.logs()).not.toContain('expired leases are now in-doubt');
     await expectEachOnce(setup);
   }, 60_000);
 

@@ -59,3 +59,25 @@ export async function renewLease(db: Knex, entry: Pick<OutboxEntry, 'id' | 'leas
   const changed = await db('outbox_entries').where({ id: entry.id, state: 'leased', lease_owner: entry.lease_owner }).update({ lease_until: isoAfter(leaseMs) });
   return changed > 0;
 }
+
+/**
+ * Extend the leases `owner` holds on `ids` in one statement: the deliverer's heartbeat, for the
+ * entries it has claimed, waiting or in flight. Answers the ids still held, with their new
+ * lease end; an id missing from the answer was reaped meanwhile and must not be sent.
+ */
+export async function renewLeases(db: Knex, owner: string, ids: readonly number[], leaseMs: number): Promise<{ held: Set<number>; leaseUntil: string }> {
+  const leaseUntil = isoAfter(leaseMs);
+  const held = new Set<number>();
+  for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) {
+    const chunk = ids.slice(i, i + IDS_PER_STATEMENT);
+    const result: unknown = await db.raw(
+      `UPDATE outbox_entries SET lease_until = ? WHERE id IN (${chunk.map(() => '?').join(', ')}) AND state = 'leased' AND lease_owner = ? RETURNING id`,
+      [leaseUntil, ...chunk, owner],
+    );
+    for (const row of (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { id: number | string }[]) held.add(Number(row.id));
+  }
+  return { held, leaseUntil };
+}
+
+/** Ids per statement of renewLeases: far below either database's parameter limit. */
+const IDS_PER_STATEMENT = 500;

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { BooksError, numberOf, type BookDocument } from '../books/index.js';
 import { errorMessage, PermanentError, RetriableError, stopsTarget } from '../errors.js';
-import { claimEntries, renewLease } from '../outbox/claim.js';
+import { claimEntries, renewLease, renewLeases } from '../outbox/claim.js';
 import { brokenGroups, describeBrokenGroup } from '../outbox/groups.js';
 import { loadDocuments } from '../outbox/enqueue.js';
 import { reapExpiredLeases } from '../outbox/reap.js';
@@ -37,8 +37,11 @@ export function emptyDeliveryStats(): DeliveryStats {
 }
 
 export interface DelivererOptions {
+  /** Entries one claim takes at most. Default eight per place of the target's concurrency, at least 20. */
   batchSize?: number;
   leaseMs?: number;
+  /** How often the leases of claimed entries are renewed. Default a third of `leaseMs`. */
+  renewEveryMs?: number;
   /** Default `service.delivery_max_attempts`. */
   maxAttempts?: number;
   /** How long an entry may keep failing before a failure makes it dead. Default `service.delivery_max_age_hours`. */
@@ -58,20 +61,24 @@ export class Deliverer {
   private readonly documents = new Map<number, BookDocument>();
   /** Outcomes are committed in groups (settle-queue.ts). */
   private readonly settling: SettleQueue;
-  private readonly batchSize: number;
+  private readonly batchSize: number | undefined;
   private readonly leaseMs: number;
+  private readonly renewEveryMs: number;
   private readonly maxAttempts: number;
   private readonly maxAgeMs: number;
   private readonly concurrency: number | undefined;
   /** Targets stopped by a credential error (name → reason): nothing more is claimed for them. */
   private readonly stoppedTargets = new Map<string, string>();
+  /** Renews the leases of everything claimed (keepLeasesAlive); null while nothing is. */
+  private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly rt: Runtime,
     options: DelivererOptions = {},
   ) {
-    this.batchSize = options.batchSize ?? 20;
+    this.batchSize = options.batchSize;
     this.leaseMs = options.leaseMs ?? 120_000;
+    this.renewEveryMs = options.renewEveryMs ?? Math.max(250, Math.floor(this.leaseMs / 3));
     const service = rt.config.raw.service;
     this.maxAttempts = options.maxAttempts ?? service.delivery_max_attempts;
     this.maxAgeMs = options.maxAgeMs ?? service.delivery_max_age_hours * 3_600_000;
@@ -151,15 +158,14 @@ export class Deliverer {
     let calling = 0;
     // False once a claim found nothing, until an entry settles: its dependants may be ready then.
     let mayFindMore = true;
+    // A claim runs beside the calls, so that a place freed meanwhile is taken by an entry already waiting.
+    let claiming: Promise<void> | null = null;
+    let claimError: unknown = null;
     let wake = () => {};
     const halted = () => this.stopping || this.stoppedTargets.has(name);
     try {
       while (!halted()) {
-        if (mayFindMore && waiting.length < limit) {
-          const entries = await this.claim(name);
-          mayFindMore = entries.length > 0;
-          waiting.push(...entries);
-        }
+        if (claimError !== null) throw claimError;
         for (let i = 0; i < waiting.length && calling < limit && !halted(); ) {
           const entry = waiting[i]!;
           const lane = limit > 1 ? laneOf(entry) : '';
@@ -186,14 +192,32 @@ export class Deliverer {
           });
           unfinished.add(work);
         }
-        if (unfinished.size === 0) {
-          if (mayFindMore) continue;
+        if (claiming === null && mayFindMore && waiting.length < limit && !halted()) {
+          // Cleared before the claim, so that an entry settling while it runs asks for another.
+          mayFindMore = false;
+          claiming = this.claim(name).then(
+            (entries) => {
+              if (entries.length > 0) mayFindMore = true;
+              waiting.push(...entries);
+            },
+            (error: unknown) => {
+              claimError = error;
+            },
+          );
+          void claiming.finally(() => {
+            claiming = null;
+            wake();
+          });
+        }
+        if (unfinished.size === 0 && claiming === null) {
+          if (claimError !== null) throw claimError;
+          if (mayFindMore || waiting.length > 0) continue;
           break;
         }
         await new Promise<void>((resolve) => (wake = resolve));
       }
     } finally {
-      await Promise.allSettled([...unfinished]);
+      await Promise.allSettled([...unfinished, ...(claiming ? [claiming] : [])]);
       const held = this.stoppedTargets.get(name);
       for (const unstarted of waiting.filter((e) => this.claimed.has(e.id))) {
         if (held === undefined) await markReleased(this.rt.db, unstarted);
@@ -205,8 +229,11 @@ export class Deliverer {
 
   /** Claim up to a batch of `target`'s ready entries, with their documents. */
   private async claim(target: string): Promise<OutboxEntry[]> {
-    const entries = await claimEntries(this.rt.db, { target, owner: this.owner, limit: this.batchSize, leaseMs: this.leaseMs });
+    // A claim is a commit of its own: the more a claim takes, the fewer of them (the heartbeat keeps the leases of those waiting).
+    const limit = this.batchSize ?? Math.max(20, 8 * this.concurrencyOf(target));
+    const entries = await claimEntries(this.rt.db, { target, owner: this.owner, limit, leaseMs: this.leaseMs });
     for (const entry of entries) this.claimed.set(entry.id, entry);
+    this.keepLeasesAlive();
     if (entries.length > 0) {
       const documents = await loadDocuments(this.rt.db, entries.map((e) => e.document_id));
       for (const entry of entries) this.documents.set(entry.id, documents.get(entry.document_id)!);
@@ -218,6 +245,10 @@ export class Deliverer {
   private forget(id: number): void {
     this.claimed.delete(id);
     this.documents.delete(id);
+    if (this.claimed.size === 0 && this.heartbeat !== null) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = null;
+    }
   }
 
   private environmentOf(target: string): string {
@@ -250,12 +281,34 @@ export class Deliverer {
       this.rt.logger.warn(`outbox entry ${entry.id}: its lease ran out before its turn and another instance took it over; not sent from here`, { target: entry.target, outbox: entry.id });
       return;
     }
-    const heartbeat = setInterval(() => void renewLease(this.rt.db, entry, this.leaseMs).catch(() => undefined), Math.max(250, Math.floor(this.leaseMs / 3)));
-    heartbeat.unref();
+    await this.attempt(entry, stats, callDone);
+  }
+
+  /**
+   * While this deliverer holds entries, waiting or in flight, their leases are renewed together
+   * every third of the lease, so that a slow target cannot let a waiting entry's lease run out
+   * and another instance reap it. An entry found taken over keeps no lease end: it is checked
+   * again (renewLease) before its turn, and not sent.
+   */
+  private keepLeasesAlive(): void {
+    if (this.heartbeat !== null || this.claimed.size === 0) return;
+    this.heartbeat = setInterval(() => void this.renewHeldLeases(), this.renewEveryMs);
+    this.heartbeat.unref();
+  }
+
+  private async renewHeldLeases(): Promise<void> {
+    if (this.claimed.size === 0) {
+      if (this.heartbeat !== null) clearInterval(this.heartbeat);
+      this.heartbeat = null;
+      return;
+    }
+    const entries = [...this.claimed.values()];
     try {
-      await this.attempt(entry, stats, callDone);
-    } finally {
-      clearInterval(heartbeat);
+      const { held, leaseUntil } = await renewLeases(this.rt.db, this.owner, entries.map((e) => e.id), this.leaseMs);
+      for (const entry of entries) entry.lease_until = held.has(entry.id) ? leaseUntil : null;
+    } catch (error) {
+      // The next beat tries again; an entry whose lease runs out meanwhile is checked before its turn.
+      this.rt.logger.warn(`renewing ${entries.length} outbox leases failed: ${errorMessage(error)}`);
     }
   }
 
