@@ -98,7 +98,8 @@ describe('kontor backfill progress', () => {
 
   const hasScript = spawnSync('script', ['--version']).status === 0;
   it.skipIf(!hasScript)('draws a bar on a terminal (stderr), with percentage, counts, rate and ETA', { timeout: 120_000 }, async () => {
-    const dir = bigProject(60);
+    // Enough orders that the pull outlasts the bar's first redraw (250 ms after the start) on a fast machine too.
+    const dir = bigProject(400);
     const command = [process.execPath, CLI, 'backfill', '--source', 'samples', '--from', '2000-01-01', '--to', '2100-01-01'].map((a) => `'${a}'`).join(' ');
     const out = await new Promise<string>((resolve, reject) => {
       // script(1) runs the command on a pseudo-terminal: stdout and stderr are a TTY, as for a person.
@@ -109,11 +110,11 @@ describe('kontor backfill progress', () => {
       child.on('close', () => resolve(text));
     });
     const frames = out.split('\x1b[2K').map((f) => f.replace(/\r/g, ''));
-    expect(frames.some((f) => /^pulling {4}\[[█░]{24}\] +\d+% \d+\/66 records · \d+ booked/.test(f))).toBe(true);
+    expect(frames.some((f) => /^pulling {4}\[[█░]{24}\] +\d+% \d+\/406 records · \d+ booked/.test(f))).toBe(true);
     expect(frames.some((f) => /^delivering \[[█░]{24}\] +\d+% [\d,]+\/[\d,]+ entries · [\d,]+ delivered .*(ETA \d|\/s)/.test(f))).toBe(true);
     // The log lines stand on lines of their own, and the summary follows.
     const lines = out.split(/[\r\n]/).map((l) => l.split('\x1b[2K').pop()!);
-    expect(lines.some((l) => /^\d\d:\d\d:\d\d \S*info\S* backfill samples: pulled 66 records in /.test(l))).toBe(true);
-    expect(out).toContain('source samples: 66 orders read, 65 booked');
+    expect(lines.some((l) => /^\d\d:\d\d:\d\d \S*info\S* backfill samples: pulled 406 records in /.test(l))).toBe(true);
+    expect(out).toContain('source samples: 406 orders read, 405 booked');
   });
 });
