@@ -8,6 +8,7 @@
  */
 import type { Knex } from 'knex';
 import { isPostgres } from '../db/connect.js';
+import { sqlRows } from '../db/sql.js';
 import { isoAfter, nowIso } from '../db/time.js';
 import { recordTransition } from './events.js';
 import { toEntry, type OutboxEntry } from './states.js';
@@ -25,7 +26,8 @@ export async function claimEntries(db: Knex, options: ClaimOptions): Promise<Out
   const lock = isPostgres(db) ? 'FOR UPDATE SKIP LOCKED' : '';
   return db.transaction(async (trx) => {
     // The state list is the one of the partial index outbox_entries_claimable (migration 0009): keep them alike.
-    const result: unknown = await trx.raw(
+    const rows = await sqlRows<Record<string, unknown>>(
+      trx,
       `UPDATE outbox_entries
           SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
         WHERE id IN (
@@ -41,7 +43,6 @@ export async function claimEntries(db: Knex, options: ClaimOptions): Promise<Out
         RETURNING *`,
       [options.owner, leaseUntil, now, options.target, now, options.limit],
     );
-    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Record<string, unknown>[];
     const entries = rows.map(toEntry).sort((a, b) => a.id - b.id);
     await recordTransition(trx, entries.map((e) => e.id), null, 'leased', `claimed by ${options.owner}`);
     return entries;
@@ -70,11 +71,12 @@ export async function renewLeases(db: Knex, owner: string, ids: readonly number[
   const held = new Set<number>();
   for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) {
     const chunk = ids.slice(i, i + IDS_PER_STATEMENT);
-    const result: unknown = await db.raw(
+    const rows = await sqlRows<{ id: number | string }>(
+      db,
       `UPDATE outbox_entries SET lease_until = ? WHERE id IN (${chunk.map(() => '?').join(', ')}) AND state = 'leased' AND lease_owner = ? RETURNING id`,
       [leaseUntil, ...chunk, owner],
     );
-    for (const row of (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { id: number | string }[]) held.add(Number(row.id));
+    for (const row of rows) held.add(Number(row.id));
   }
   return { held, leaseUntil };
 }

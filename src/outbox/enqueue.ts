@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import { formatDocumentKey, type BookDocument } from '../books/index.js';
 import { sha256 } from '../db/hash.js';
+import { sqlRows } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 import { recordTransitions, type Transition } from './events.js';
 
@@ -34,10 +35,12 @@ interface DocumentRow {
  * with what it stores.
  */
 export async function latestRevisions(db: Knex, source: string, subjects: readonly string[]): Promise<LatestRevisions> {
-  const rows = (await db('documents')
-    .where({ source })
-    .whereIn('subject', [...new Set(subjects)])
-    .select('id', 'doc_key', 'revision', 'content_hash', 'subject', 'kind', 'part')) as (DocumentRow & { subject: string; kind: string; part: string })[];
+  const unique = [...new Set(subjects)];
+  const rows = await sqlRows<DocumentRow & { subject: string; kind: string; part: string }>(
+    db,
+    `SELECT id, doc_key, revision, content_hash, subject, kind, part FROM documents WHERE source = ? AND subject IN (${unique.map(() => '?').join(', ')})`,
+    [source, ...unique],
+  );
   const latest: LatestRevisions = new Map();
   for (const row of rows) {
     const key = revisionsKey(row.subject, row.kind, row.part);
@@ -74,20 +77,11 @@ export async function storeDocument(
   const revision = latest ? Number(latest.revision) + 1 : doc.key.revision;
   const stored: BookDocument = { ...doc, key: { ...doc.key, revision } };
   const key = formatDocumentKey(stored.key);
-  const [row] = (await db('documents')
-    .insert({
-      doc_key: key,
-      source: stored.key.source,
-      subject: stored.key.subject,
-      kind: stored.key.kind,
-      part: stored.key.part ?? '',
-      revision,
-      content_hash: hash,
-      snapshot_id: snapshotId,
-      body: JSON.stringify(stored),
-      created_at: nowIso(),
-    })
-    .returning('id')) as { id: number }[];
+  const [row] = await sqlRows<{ id: number | string }>(
+    db,
+    'INSERT INTO documents (doc_key, source, subject, kind, part, revision, content_hash, snapshot_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id',
+    [key, stored.key.source, stored.key.subject, stored.key.kind, stored.key.part ?? '', revision, hash, snapshotId, JSON.stringify(stored), nowIso()],
+  );
   known.set(lookup, { id: Number(row!.id), doc_key: key, revision, content_hash: hash, subject: stored.key.subject });
   return { id: Number(row!.id), key, created: true };
 }
@@ -104,22 +98,12 @@ export async function enqueueEntry(
 ): Promise<{ id: number; created: boolean }> {
   const entryKey = `${input.target}:${input.documentKey}`;
   const now = nowIso();
-  const inserted = (await db('outbox_entries')
-    .insert({
-      entry_key: entryKey,
-      document_id: input.documentId,
-      target: input.target,
-      state: 'pending',
-      depends_on: input.dependsOn,
-      attempts: 0,
-      verify_first: false,
-      available_at: now,
-      created_at: now,
-      updated_at: now,
-    })
-    .onConflict('entry_key')
-    .ignore()
-    .returning('id')) as { id: number }[];
+  const inserted = await sqlRows<{ id: number | string }>(
+    db,
+    `INSERT INTO outbox_entries (entry_key, document_id, target, state, depends_on, attempts, verify_first, available_at, created_at, updated_at)
+     VALUES (?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?) ON CONFLICT (entry_key) DO NOTHING RETURNING id`,
+    [entryKey, input.documentId, input.target, input.dependsOn, false, now, now, now],
+  );
   if (inserted.length > 0) {
     const id = Number(inserted[0]!.id);
     const enqueued: Transition = { entryId: id, from: null, to: 'pending', cause: 'enqueued' };
@@ -136,7 +120,8 @@ export async function loadDocuments(db: Knex, documentIds: readonly number[]): P
   const found = new Map<number, BookDocument>();
   const unique = [...new Set(documentIds)];
   for (let i = 0; i < unique.length; i += 500) {
-    const rows = (await db('documents').whereIn('id', unique.slice(i, i + 500)).select('id', 'body')) as { id: number; body: string }[];
+    const ids = unique.slice(i, i + 500);
+    const rows = await sqlRows<{ id: number | string; body: string }>(db, `SELECT id, body FROM documents WHERE id IN (${ids.map(() => '?').join(', ')})`, ids);
     for (const row of rows) found.set(Number(row.id), JSON.parse(row.body) as BookDocument);
   }
   const missing = unique.find((id) => !found.has(id));

@@ -1,5 +1,6 @@
 /** Every outbox transition is recorded with its time and cause. */
 import type { Knex } from 'knex';
+import { sqlRun } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 import type { OutboxState } from './states.js';
 
@@ -13,17 +14,13 @@ export interface Transition {
 /** Rows per INSERT: five parameters each, well below either database's limit. */
 const ROWS_PER_INSERT = 250;
 
-/**
- * Record transitions of several entries, a statement per ROWS_PER_INSERT. Written as one
- * multi-row VALUES by hand: knex builds a multi-row insert for SQLite as a compound SELECT, and
- * compiling it costs more than writing the rows (delivery records a group of them per commit).
- */
+/** Record transitions of several entries, one multi-row INSERT per ROWS_PER_INSERT (db/sql.ts: a hot statement). */
 export async function recordTransitions(db: Knex, transitions: readonly Transition[], at = nowIso()): Promise<void> {
   for (let i = 0; i < transitions.length; i += ROWS_PER_INSERT) {
     const rows = transitions.slice(i, i + ROWS_PER_INSERT);
     const bindings: (string | number | null)[] = [];
     for (const t of rows) bindings.push(t.entryId, t.from, t.to, t.cause, at);
-    await db.raw(`INSERT INTO outbox_events (entry_id, from_state, to_state, cause, at) VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`, bindings);
+    await sqlRun(db, `INSERT INTO outbox_events (entry_id, from_state, to_state, cause, at) VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`, bindings);
   }
 }
 

@@ -7,6 +7,7 @@
  * (`settleAll`, which settle-queue.ts uses to commit a group in one transaction).
  */
 import type { Knex } from 'knex';
+import { sqlRows, type SqlValue } from '../db/sql.js';
 import { isoAfter, nowIso } from '../db/time.js';
 import { recordTransitions, type Transition } from './events.js';
 import type { OutboxEntry, OutboxState } from './states.js';
@@ -93,7 +94,7 @@ async function updateAlike(trx: Knex.Transaction, alike: readonly Outcome[], now
     const rows = alike.slice(i, i + ROWS_PER_UPDATE);
     const first = rows[0]!;
     const sets = ['state = ?', 'lease_owner = NULL', 'lease_until = NULL', 'updated_at = ?'];
-    const bindings: unknown[] = [first.to, now];
+    const bindings: SqlValue[] = [first.to, now];
     for (const [column, value] of Object.entries(first.fields)) {
       if (rows.every((o) => o.fields[column] === value)) {
         sets.push(`${column} = ?`);
@@ -101,7 +102,7 @@ async function updateAlike(trx: Knex.Transaction, alike: readonly Outcome[], now
       } else {
         const cast = COLUMN_TYPES[column];
         sets.push(`${column} = CASE id ${rows.map(() => (cast ? `WHEN ? THEN CAST(? AS ${cast})` : 'WHEN ? THEN ?')).join(' ')} END`);
-        for (const o of rows) bindings.push(o.entry.id, o.fields[column]);
+        for (const o of rows) bindings.push(o.entry.id, o.fields[column] ?? null);
       }
     }
     if (first.failing) {
@@ -111,13 +112,13 @@ async function updateAlike(trx: Knex.Transaction, alike: readonly Outcome[], now
     const owner = first.entry.lease_owner;
     bindings.push(...rows.map((o) => o.entry.id));
     if (owner !== null) bindings.push(owner);
-    const result: unknown = await trx.raw(
+    const returned = await sqlRows<{ id: number | string }>(
+      trx,
       `UPDATE outbox_entries SET ${sets.join(', ')}
         WHERE id IN (${rows.map(() => '?').join(', ')}) AND state = 'leased' AND lease_owner ${owner === null ? 'IS NULL' : '= ?'}
         RETURNING id`,
-      bindings as Knex.RawBinding[],
+      bindings,
     );
-    const returned = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { id: number | string }[];
     for (const r of returned) written.push(Number(r.id));
   }
   return written;

@@ -4,6 +4,7 @@
  */
 import type { Knex } from 'knex';
 import type { BookDocument, InvoiceDocument } from '../books/index.js';
+import { sqlRows } from '../db/sql.js';
 import type { BookedHistory } from '../mapping/map-order.js';
 
 /** The latest revision of every document per (kind, part). */
@@ -20,7 +21,7 @@ function latestOnly(rows: { body: string; kind: string; part: string; revision: 
 export function storedHistory(db: Knex, source: string): BookedHistory {
   return {
     async documentsOf(orderId) {
-      const rows = (await db('documents').where({ source, subject: orderId }).select('body', 'kind', 'part', 'revision')) as { body: string; kind: string; part: string; revision: number }[];
+      const rows = await sqlRows<{ body: string; kind: string; part: string; revision: number }>(db, 'SELECT body, kind, part, revision FROM documents WHERE source = ? AND subject = ?', [source, orderId]);
       return latestOnly(rows);
     },
     async finalsDrawing(depositNumber) {

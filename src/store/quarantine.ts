@@ -3,6 +3,7 @@
  * until a fixed version arrives or an operator replays them after fixing the mapping.
  */
 import type { Knex } from 'knex';
+import { sqlRun } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 
 export interface QuarantineInput {
@@ -48,7 +49,13 @@ export async function quarantineRecord(db: Knex, q: QuarantineInput): Promise<vo
 /** Close every open quarantine row of a record, e.g. because a newer version went through. */
 /** Close the open entries of records `recordIds` (a record and the one it supersedes, say) with `resolution`. */
 export async function resolveQuarantine(db: Knex, source: string, recordIds: readonly string[], resolution: string): Promise<number> {
-  return db('quarantine').where({ source }).whereIn('record_id', [...new Set(recordIds)]).whereNull('resolved_at').update({ resolved_at: nowIso(), resolution });
+  const ids = [...new Set(recordIds)];
+  return sqlRun(db, `UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE source = ? AND record_id IN (${ids.map(() => '?').join(', ')}) AND resolved_at IS NULL`, [
+    nowIso(),
+    resolution,
+    source,
+    ...ids,
+  ]);
 }
 
 /**

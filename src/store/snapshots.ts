@@ -1,5 +1,6 @@
 /** Source snapshots: every version of every record kontor has read, with its content hash. */
 import type { Knex } from 'knex';
+import { sqlRows } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 
 export interface SnapshotInput {
@@ -16,22 +17,24 @@ export interface SnapshotInput {
  * (a dismissal holds until the record changes; see quarantine.ts).
  */
 export async function contentSeen(db: Knex, source: string, recordId: string, contentHash: string): Promise<{ stored: boolean; heldBack: boolean }> {
-  const stored = db('source_snapshots').where({ source, record_id: recordId, content_hash: contentHash }).select(db.raw('1')).limit(1);
-  const held = db('quarantine')
-    .where({ source, record_id: recordId, content_hash: contentHash })
-    .andWhere((q) => q.whereNull('resolved_at').orWhere('resolution', 'like', 'dismissed:%'))
-    .select(db.raw('1'))
-    .limit(1);
-  const row = (await db.first({ stored: db.raw('EXISTS ?', [stored]), held: db.raw('EXISTS ?', [held]) })) as { stored: unknown; held: unknown };
-  return { stored: truthy(row.stored), heldBack: truthy(row.held) };
+  const [row] = await sqlRows<{ stored: unknown; held: unknown }>(
+    db,
+    `SELECT EXISTS (SELECT 1 FROM source_snapshots WHERE source = ? AND record_id = ? AND content_hash = ?) AS stored,
+            EXISTS (SELECT 1 FROM quarantine WHERE source = ? AND record_id = ? AND content_hash = ?
+                       AND (resolved_at IS NULL OR resolution LIKE 'dismissed:%')) AS held`,
+    [source, recordId, contentHash, source, recordId, contentHash],
+  );
+  return { stored: truthy(row!.stored), heldBack: truthy(row!.held) };
 }
 
 /** SQLite answers EXISTS with 0/1, PostgreSQL with a boolean. */
 const truthy = (value: unknown) => value === true || value === 1 || value === '1';
 
 export async function insertSnapshot(db: Knex, s: SnapshotInput): Promise<number> {
-  const [row] = (await db('source_snapshots')
-    .insert({ source: s.source, record_id: s.recordId, content_hash: s.contentHash, raw: s.raw, origin: s.origin, fetched_at: nowIso() })
-    .returning('id')) as { id: number }[];
-  return row!.id;
+  const [row] = await sqlRows<{ id: number | string }>(
+    db,
+    'INSERT INTO source_snapshots (source, record_id, content_hash, raw, origin, fetched_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
+    [s.source, s.recordId, s.contentHash, s.raw, s.origin, nowIso()],
+  );
+  return Number(row!.id);
 }
