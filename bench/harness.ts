@@ -199,6 +199,14 @@ export function table(rows: readonly (readonly string[])[]): string {
   return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join('\n');
 }
 
+/** Two decimals, or three where two would round a ratio onto its goal's other side (0.899 shown as 0.90 beside FAIL). */
+export function formatRatio(ratio: number, goal: Goal): string {
+  const short = ratio.toFixed(2);
+  if (goal.on !== 'ratio') return short;
+  const bound = goal.atLeast ?? goal.atMost ?? goal.below;
+  return bound !== undefined && Number(short) === bound && ratio !== bound ? ratio.toFixed(3) : short;
+}
+
 export function resultsTable(results: readonly FigureResult[]): string {
   return table([
     ['figure', 'what', 'measured', 'baseline', 'ratio', 'goal', 'pass?'],
@@ -207,7 +215,7 @@ export function resultsTable(results: readonly FigureResult[]): string {
       r.what ?? 'did not run to the end (see the error below)',
       r.measured ? formatValue(r.measured) : '—',
       r.baseline ? formatValue(r.baseline) : '—',
-      r.ratio === null ? '—' : r.ratio.toFixed(2),
+      r.ratio === null ? '—' : formatRatio(r.ratio, r.goal),
       formatGoal(r.goal, r.measured?.unit ?? (r.goal.on === 'measured' ? 'ms' : '')),
       r.error !== undefined ? 'ERROR' : r.ok ? 'pass' : 'FAIL',
     ]),

@@ -149,6 +149,8 @@ interface DeliveryRun {
   stats: DeliveryStats;
   /** The last pass's outcomes and the transactions that committed them. */
   commits: { commits: number; outcomes: number };
+  /** The last pass's claims (a transaction each) and the entries they took. */
+  claims: { claims: number; entries: number };
   books: Awaited<ReturnType<typeof booksFingerprint>>;
 }
 
@@ -182,6 +184,7 @@ async function measureDelivery(options: BenchOptions, setup: Setup, name: string
     const kinds: Record<string, number> = {};
     let stats: DeliveryStats | null = null;
     let commits = { commits: 0, outcomes: 0 };
+    let claims = { claims: 0, entries: 0 };
     let entries = 0;
     let kontorRequests = 0;
     const before = async () => {
@@ -229,6 +232,7 @@ async function measureDelivery(options: BenchOptions, setup: Setup, name: string
         const deliverer = new Deliverer(rt!, { concurrency: setup.concurrency });
         stats = await deliverer.drain();
         commits = deliverer.commits;
+        claims = deliverer.claims;
         if (stats.delivered !== entries) throw new BenchMismatchError(`${name}: kontor delivered ${stats.delivered} of ${entries} entries (${JSON.stringify(stats)})`);
         return (await booksFingerprint(emulator)).sum;
       },
@@ -256,7 +260,7 @@ async function measureDelivery(options: BenchOptions, setup: Setup, name: string
     try {
       const times = await sideBySide(kontor, baseline, setup.rounds, 1, log);
       const books = await booksFingerprint(emulator);
-      return { documents: entries, requests: { kontor: kontorRequests, raw: raw!.length }, kinds, times, commitMs: await commitMs(project.dir), stats: stats!, commits, books };
+      return { documents: entries, requests: { kontor: kontorRequests, raw: raw!.length }, kinds, times, commitMs: await commitMs(project.dir), stats: stats!, commits, claims, books };
     } finally {
       await agent.close();
     }
@@ -287,9 +291,9 @@ export const deliveryFigure: Figure = {
       notes: [
         `median of ${setup.rounds} interleaved rounds after 1 warm-up each; ${r.documents} documents of ${setup.orders} orders (${kindsText(r.kinds)}); the emulator's books identical after every pass of either side (${r.books.invoices} invoices, ${r.books.customers} customers, ${r.books.payments} payments)`,
         `kontor sent ${r.requests.kontor} requests per pass for them, the raw side ${r.requests.raw} POSTs; the raw side schedules by the outbox's dependencies without claims or batches`,
-        `kontor committed the last pass's ${r.commits.outcomes} outcomes in ${r.commits.commits} transactions (group commit, ${(r.commits.outcomes / Math.max(1, r.commits.commits)).toFixed(1)} per commit), plus one per claim of up to 20; one small commit (fsync, synchronous=FULL) takes ${r.commitMs.toFixed(2)} ms on this disk`,
+        `kontor committed the last pass's ${r.commits.outcomes} outcomes in ${r.commits.commits} transactions (group commit, ${(r.commits.outcomes / Math.max(1, r.commits.commits)).toFixed(1)} per commit), plus ${r.claims.claims} claims (a commit each, ${(r.claims.entries / Math.max(1, r.claims.claims)).toFixed(1)} entries per claim); one small commit (fsync, synchronous=FULL) takes ${r.commitMs.toFixed(2)} ms on this disk`,
       ],
-      details: { ...setup, documents: r.documents, kinds: r.kinds, requests: r.requests, msPerRound: { kontor: r.times.a, raw: r.times.b }, commitMs: r.commitMs, commits: r.commits, lastDelivery: r.stats },
+      details: { ...setup, documents: r.documents, kinds: r.kinds, requests: r.requests, msPerRound: { kontor: r.times.a, raw: r.times.b }, commitMs: r.commitMs, commits: r.commits, claims: r.claims, lastDelivery: r.stats },
     };
   },
 };
@@ -312,7 +316,7 @@ export const latencyFigure: Figure = {
       baseline: { label: 'ideal', value: ideal, unit: 'docs/s' },
       notes: [
         `median of ${setup.rounds} rounds after 1 warm-up; ${r.documents} documents of ${setup.orders} orders (${kindsText(r.kinds)})`,
-        `raw POSTs of the same bodies under the same latency and concurrency: ${Math.round(rawRate)} docs/s (${(rawRate / ideal).toFixed(2)} of ideal: the emulator's own work and timers add to its 20 ms); kontor sent ${r.requests.kontor} requests, ${(((r.requests.kontor / median(r.times.a)) * 1000) / ideal).toFixed(2)} of the ideal request rate, and committed ${r.commits.outcomes} outcomes in ${r.commits.commits} transactions`,
+        `raw POSTs of the same bodies under the same latency and concurrency: ${Math.round(rawRate)} docs/s (${(rawRate / ideal).toFixed(2)} of ideal: the emulator's own work and timers add to its 20 ms); kontor sent ${r.requests.kontor} requests, ${(((r.requests.kontor / median(r.times.a)) * 1000) / ideal).toFixed(2)} of the ideal request rate, and committed ${r.commits.outcomes} outcomes in ${r.commits.commits} transactions, claimed them in ${r.claims.claims}`,
       ],
       details: { ...setup, ideal, documents: r.documents, kinds: r.kinds, requests: r.requests, msPerRound: { kontor: r.times.a, raw: r.times.b }, raw: { docsPerSecond: rawRate, ofIdeal: rawRate / ideal }, lastDelivery: r.stats },
     };

@@ -69,6 +69,7 @@ export class Deliverer {
   private readonly concurrency: number | undefined;
   /** Targets stopped by a credential error (name → reason): nothing more is claimed for them. */
   private readonly stoppedTargets = new Map<string, string>();
+  private readonly claimCounts = { claims: 0, entries: 0 };
   /** Renews the leases of everything claimed (keepLeasesAlive); null while nothing is. */
   private heartbeat: NodeJS.Timeout | null = null;
 
@@ -89,6 +90,11 @@ export class Deliverer {
   /** Outcomes written and the transactions that wrote them (group commit, settle-queue.ts). */
   get commits(): { commits: number; outcomes: number } {
     return { ...this.settling.counts };
+  }
+
+  /** Claims made (a transaction each) and the entries they took. */
+  get claims(): { claims: number; entries: number } {
+    return { ...this.claimCounts };
   }
 
   /** Stop claiming new work; entries already claimed finish. */
@@ -232,6 +238,8 @@ export class Deliverer {
     // A claim is a commit of its own: the more a claim takes, the fewer of them (the heartbeat keeps the leases of those waiting).
     const limit = this.batchSize ?? Math.max(20, 8 * this.concurrencyOf(target));
     const entries = await claimEntries(this.rt.db, { target, owner: this.owner, limit, leaseMs: this.leaseMs });
+    this.claimCounts.claims++;
+    this.claimCounts.entries += entries.length;
     for (const entry of entries) this.claimed.set(entry.id, entry);
     this.keepLeasesAlive();
     if (entries.length > 0) {
