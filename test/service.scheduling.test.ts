@@ -302,6 +302,22 @@ describe('delivery as a pipeline', () => {
   });
 });
 
+describe('claims that cannot be used', () => {
+  it('a claimed batch whose documents cannot be read is given back at once, not held under renewed leases', async () => {
+    const { rt } = await project();
+    await pullSource(rt, 'samples');
+    // A document row gone under its entries (only possible with the foreign keys off, as here).
+    const [first] = (await rt.db('outbox_entries').orderBy('id').limit(1).select('document_id')) as { document_id: number }[];
+    await rt.db.raw('PRAGMA foreign_keys = OFF');
+    await rt.db('documents').where({ id: first!.document_id }).delete();
+    await rt.db.raw('PRAGMA foreign_keys = ON');
+    await expect(new Deliverer(rt).drain()).rejects.toThrow(/document \d+ does not exist/);
+    const states = ((await rt.db('outbox_entries').select('state')) as { state: string }[]).map((r) => r.state);
+    expect(states.filter((st) => st === 'leased')).toEqual([]);
+    expect(states.filter((st) => st === 'pending').length).toBe(states.length);
+  });
+});
+
 describe('retries bounded by attempts and by age', () => {
   it('a transient failure of an entry failing for longer than delivery_max_age_hours makes it dead, saying so', async () => {
     const { rt } = await project(service('  delivery_max_age_hours: 2\n'));

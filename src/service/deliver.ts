@@ -72,6 +72,7 @@ export class Deliverer {
   private readonly claimCounts = { claims: 0, entries: 0 };
   /** Renews the leases of everything claimed (keepLeasesAlive); null while nothing is. */
   private heartbeat: NodeJS.Timeout | null = null;
+  private renewing = false;
 
   constructor(
     private readonly rt: Runtime,
@@ -121,6 +122,9 @@ export class Deliverer {
     for (const [id, entry] of this.claimed) {
       if (!this.inFlight.has(id)) await markReleased(this.rt.db, entry);
     }
+    // What is left is given up now (released above, or in doubt below): no more renewals.
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
     const released = await reapExpiredLeases(this.rt.db, { owner: this.owner, all: true });
     if (released.length > 0) this.rt.logger.warn(`shutdown: ${released.length} deliveries still in flight were marked in-doubt`);
     return released.length;
@@ -243,8 +247,17 @@ export class Deliverer {
     for (const entry of entries) this.claimed.set(entry.id, entry);
     this.keepLeasesAlive();
     if (entries.length > 0) {
-      const documents = await loadDocuments(this.rt.db, entries.map((e) => e.document_id));
-      for (const entry of entries) this.documents.set(entry.id, documents.get(entry.document_id)!);
+      try {
+        const documents = await loadDocuments(this.rt.db, entries.map((e) => e.document_id));
+        for (const entry of entries) this.documents.set(entry.id, documents.get(entry.document_id)!);
+      } catch (error) {
+        // Nothing was sent for them: give them back at once rather than hold their leases.
+        for (const entry of entries) {
+          this.forget(entry.id);
+          await markReleased(this.rt.db, entry, 'released: its document could not be read').catch(() => undefined);
+        }
+        throw error;
+      }
     }
     return entries;
   }
@@ -310,6 +323,9 @@ export class Deliverer {
       this.heartbeat = null;
       return;
     }
+    // A beat while the last one still waits for the database would only queue behind it.
+    if (this.renewing) return;
+    this.renewing = true;
     const entries = [...this.claimed.values()];
     try {
       const { held, leaseUntil } = await renewLeases(this.rt.db, this.owner, entries.map((e) => e.id), this.leaseMs);
@@ -317,6 +333,8 @@ export class Deliverer {
     } catch (error) {
       // The next beat tries again; an entry whose lease runs out meanwhile is checked before its turn.
       this.rt.logger.warn(`renewing ${entries.length} outbox leases failed: ${errorMessage(error)}`);
+    } finally {
+      this.renewing = false;
     }
   }
 
