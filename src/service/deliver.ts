@@ -123,8 +123,7 @@ export class Deliverer {
       if (!this.inFlight.has(id)) await markReleased(this.rt.db, entry);
     }
     // What is left is given up now (released above, or in doubt below): no more renewals.
-    if (this.heartbeat !== null) clearInterval(this.heartbeat);
-    this.heartbeat = null;
+    this.stopHeartbeat();
     const released = await reapExpiredLeases(this.rt.db, { owner: this.owner, all: true });
     if (released.length > 0) this.rt.logger.warn(`shutdown: ${released.length} deliveries still in flight were marked in-doubt`);
     return released.length;
@@ -266,10 +265,7 @@ export class Deliverer {
   private forget(id: number): void {
     this.claimed.delete(id);
     this.documents.delete(id);
-    if (this.claimed.size === 0 && this.heartbeat !== null) {
-      clearInterval(this.heartbeat);
-      this.heartbeat = null;
-    }
+    if (this.claimed.size === 0) this.stopHeartbeat();
   }
 
   private environmentOf(target: string): string {
@@ -317,12 +313,13 @@ export class Deliverer {
     this.heartbeat.unref();
   }
 
+  private stopHeartbeat(): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  /** One beat of keepLeasesAlive (forget() stops the beats once nothing is held). */
   private async renewHeldLeases(): Promise<void> {
-    if (this.claimed.size === 0) {
-      if (this.heartbeat !== null) clearInterval(this.heartbeat);
-      this.heartbeat = null;
-      return;
-    }
     // A beat while the last one still waits for the database would only queue behind it.
     if (this.renewing) return;
     this.renewing = true;

@@ -46,8 +46,10 @@ export async function quarantineRecord(db: Knex, q: QuarantineInput): Promise<vo
     .merge({ reason: q.reason, field: q.field ?? null, resolved_at: null, resolution: null });
 }
 
-/** Close every open quarantine row of a record, e.g. because a newer version went through. */
-/** Close the open entries of records `recordIds` (a record and the one it supersedes, say) with `resolution`. */
+/**
+ * Close every open quarantine row of the records `recordIds` (a record and the one it
+ * supersedes, say) with `resolution`, e.g. because a newer version went through.
+ */
 export async function resolveQuarantine(db: Knex, source: string, recordIds: readonly string[], resolution: string): Promise<number> {
   const ids = [...new Set(recordIds)];
   return sqlRun(db, `UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE source = ? AND record_id IN (${ids.map(() => '?').join(', ')}) AND resolved_at IS NULL`, [
