@@ -216,7 +216,8 @@ export function buildProgram(): Command {
             const stats = await pullSource(rt, opts.source, {
               window,
               signal,
-              onTotal: (n) => progress.pullTotal(n),
+              // Only shown progress needs the total, and a file source reads its files once more for it.
+              ...(mode === 'off' ? {} : { onTotal: (n: number) => progress.pullTotal(n) }),
               onRecord: (s, n) => {
                 records = n;
                 progress.pullRecord(s, n);
