@@ -4,7 +4,7 @@
  * knex.raw on PostgreSQL.
  */
 import { describe, expect, it } from 'vitest';
-import { sqlRows, sqlRun } from '../src/db/sql.js';
+import { chunksOf, placeholders, sqlRows, sqlRun } from '../src/db/sql.js';
 import { DIALECTS, freshDatabase, HAS_POSTGRES } from './helpers.js';
 
 describe.each(DIALECTS)('hand-written SQL on %s', (dialect) => {
@@ -59,5 +59,18 @@ describe.each(DIALECTS)('hand-written SQL on %s', (dialect) => {
     } finally {
       await drop();
     }
+  });
+});
+
+describe('statement pieces', () => {
+  it('writes one placeholder per value', () => {
+    expect(placeholders(1)).toBe('?');
+    expect(placeholders(3)).toBe('?, ?, ?');
+  });
+
+  it('cuts a list into pieces of at most the size, in order, none empty', () => {
+    expect([...chunksOf([1, 2, 3, 4, 5], 2)]).toEqual([[1, 2], [3, 4], [5]]);
+    expect([...chunksOf([1, 2], 2)]).toEqual([[1, 2]]);
+    expect([...chunksOf([], 2)]).toEqual([]);
   });
 });

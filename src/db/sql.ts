@@ -52,3 +52,16 @@ export async function sqlRun(db: Knex, text: string, bindings: readonly SqlValue
   if (isPostgres(db)) return ((await db.raw(text, bindings as Knex.RawBinding[])) as { rowCount: number | null }).rowCount ?? 0;
   return onSqlite(db, (conn) => conn.prepare(text).run(...bindings.map(sqliteValue)).changes);
 }
+
+/** `?, ?, ?`: one placeholder per value, for an IN list or a row of VALUES. */
+export function placeholders(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ');
+}
+
+/** Ids per IN list of one statement: far below either database's parameter limit. */
+export const IDS_PER_STATEMENT = 500;
+
+/** `list` in pieces of at most `size`: a statement per piece keeps within the parameter limits. */
+export function* chunksOf<T>(list: readonly T[], size: number): Generator<T[]> {
+  for (let i = 0; i < list.length; i += size) yield list.slice(i, i + size);
+}

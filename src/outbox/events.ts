@@ -1,6 +1,6 @@
 /** Every outbox transition is recorded with its time and cause. */
 import type { Knex } from 'knex';
-import { sqlRun } from '../db/sql.js';
+import { chunksOf, placeholders, sqlRun } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 import type { OutboxState } from './states.js';
 
@@ -16,11 +16,10 @@ const ROWS_PER_INSERT = 250;
 
 /** Record transitions of several entries, one multi-row INSERT per ROWS_PER_INSERT (db/sql.ts: a hot statement). */
 export async function recordTransitions(db: Knex, transitions: readonly Transition[], at = nowIso()): Promise<void> {
-  for (let i = 0; i < transitions.length; i += ROWS_PER_INSERT) {
-    const rows = transitions.slice(i, i + ROWS_PER_INSERT);
+  for (const rows of chunksOf(transitions, ROWS_PER_INSERT)) {
     const bindings: (string | number | null)[] = [];
     for (const t of rows) bindings.push(t.entryId, t.from, t.to, t.cause, at);
-    await sqlRun(db, `INSERT INTO outbox_events (entry_id, from_state, to_state, cause, at) VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`, bindings);
+    await sqlRun(db, `INSERT INTO outbox_events (entry_id, from_state, to_state, cause, at) VALUES ${rows.map(() => `(${placeholders(5)})`).join(', ')}`, bindings);
   }
 }
 

@@ -7,7 +7,7 @@
  * (`settleAll`, which settle-queue.ts uses to commit a group in one transaction).
  */
 import type { Knex } from 'knex';
-import { sqlRows, type SqlValue } from '../db/sql.js';
+import { chunksOf, placeholders, sqlRows, type SqlValue } from '../db/sql.js';
 import { isoAfter, nowIso } from '../db/time.js';
 import { recordTransitions, type Transition } from './events.js';
 import type { OutboxEntry, OutboxState } from './states.js';
@@ -90,8 +90,7 @@ const ROWS_PER_UPDATE = 200;
  */
 async function updateAlike(trx: Knex.Transaction, alike: readonly Outcome[], now: string): Promise<number[]> {
   const written: number[] = [];
-  for (let i = 0; i < alike.length; i += ROWS_PER_UPDATE) {
-    const rows = alike.slice(i, i + ROWS_PER_UPDATE);
+  for (const rows of chunksOf(alike, ROWS_PER_UPDATE)) {
     const first = rows[0]!;
     const sets = ['state = ?', 'lease_owner = NULL', 'lease_until = NULL', 'updated_at = ?'];
     const bindings: SqlValue[] = [first.to, now];
@@ -115,7 +114,7 @@ async function updateAlike(trx: Knex.Transaction, alike: readonly Outcome[], now
     const returned = await sqlRows<{ id: number | string }>(
       trx,
       `UPDATE outbox_entries SET ${sets.join(', ')}
-        WHERE id IN (${rows.map(() => '?').join(', ')}) AND state = 'leased' AND lease_owner ${owner === null ? 'IS NULL' : '= ?'}
+        WHERE id IN (${placeholders(rows.length)}) AND state = 'leased' AND lease_owner ${owner === null ? 'IS NULL' : '= ?'}
         RETURNING id`,
       bindings,
     );

@@ -3,7 +3,7 @@
  * until a fixed version arrives or an operator replays them after fixing the mapping.
  */
 import type { Knex } from 'knex';
-import { sqlRun } from '../db/sql.js';
+import { placeholders, sqlRun } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 
 export interface QuarantineInput {
@@ -52,7 +52,7 @@ export async function quarantineRecord(db: Knex, q: QuarantineInput): Promise<vo
  */
 export async function resolveQuarantine(db: Knex, source: string, recordIds: readonly string[], resolution: string): Promise<number> {
   const ids = [...new Set(recordIds)];
-  return sqlRun(db, `UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE source = ? AND record_id IN (${ids.map(() => '?').join(', ')}) AND resolved_at IS NULL`, [
+  return sqlRun(db, `UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE source = ? AND record_id IN (${placeholders(ids.length)}) AND resolved_at IS NULL`, [
     nowIso(),
     resolution,
     source,

@@ -7,6 +7,7 @@
 import type { Knex } from 'knex';
 import { assertBalanced, currencyOf, formatDocumentKey, itemStatus, minor, numberOf, postingsOf, type BookDocument, type ItemStatus, type Minor } from '../books/index.js';
 import { toInt } from '../db/connect.js';
+import { chunksOf } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 import type { Delivered, TargetAdapter } from './types.js';
 
@@ -61,6 +62,9 @@ export function journalEntryOf(target: string, doc: BookDocument) {
   return { entry, lines };
 }
 
+/** Lines per INSERT of one journal entry (knex's multi-row insert on SQLite takes at most 500). */
+const LINES_PER_INSERT = 250;
+
 export class JournalTarget implements TargetAdapter {
   readonly type = 'journal';
 
@@ -93,7 +97,7 @@ export class JournalTarget implements TargetAdapter {
       }
       const entryId = Number(inserted[0]!.id);
       // Chunked: SQLite caps knex's multi-row insert (a compound SELECT) at 500 rows.
-      for (let i = 0; i < lines.length; i += 250) await trx('journal_lines').insert(lines.slice(i, i + 250).map((line) => ({ entry_id: entryId, ...line })));
+      for (const chunk of chunksOf(lines, LINES_PER_INSERT)) await trx('journal_lines').insert(chunk.map((line) => ({ entry_id: entryId, ...line })));
       return { externalId: `journal:${entryId}` };
     });
   }
