@@ -40,7 +40,7 @@ import {
   type VatTreatment,
 } from '../src/books/index.js';
 import { migrateLatest } from '../src/db/migrate.js';
-import { loadDocument, storeDocument } from '../src/outbox/enqueue.js';
+import { loadDocuments, storeDocument } from '../src/outbox/enqueue.js';
 import { insertSnapshot } from '../src/store/snapshots.js';
 import { freshDatabase } from './helpers.js';
 import { articleSales, chf, income, key, part, payKeys, sales, V25, V8 } from './usecase-documents.js';
@@ -428,7 +428,7 @@ describe('E: customers', () => {
       const second = await storeDocument(db, moved, snapshotId, true);
       expect(second).toMatchObject({ key: 'shop/C-17/customer/2', created: true });
       if (!('id' in second)) throw new Error('expected a stored revision');
-      const loaded = await loadDocument(db, second.id);
+      const loaded = (await loadDocuments(db, [second.id])).get(second.id);
       expect(loaded).toMatchObject({ kind: 'customer', key: { revision: 2 }, address: { city: 'Erlenbach' } });
     } finally {
       await drop();

@@ -118,7 +118,7 @@ describe('kontor CLI', () => {
 
   it('migrate, sync, status, ledger, outbox and quarantine work together', async () => {
     const dir = tempProject();
-    expect((await runCli(['migrate'], { cwd: dir })).stdout.trim()).toBe('applied: 0001_initial.js, 0002_books.js, 0003_webhook_events.js, 0004_target_failures.js, 0005_call_slots.js, 0006_leases_and_job_runs.js, 0007_outbox_document_index.js, 0008_job_runs_last_ok.js, 0009_claimable_entries_index.js');
+    expect((await runCli(['migrate'], { cwd: dir })).stdout.trim()).toBe('applied: 0001_initial.js, 0002_books.js, 0003_webhook_events.js, 0004_target_failures.js, 0005_call_slots.js, 0006_leases_and_job_runs.js, 0007_outbox_document_index.js, 0008_job_runs_last_ok.js, 0009_claimable_entries_index.js, 0010_longer_chains_first.js');
     expect((await runCli(['migrate'], { cwd: dir })).stdout.trim()).toBe('database schema is up to date');
 
     writeFileSync(path.join(dir, 'examples', 'orders', 'broken.jsonl'), '{"id": 77, "currency": "CHF"}\n');

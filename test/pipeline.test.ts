@@ -310,6 +310,24 @@ describe.each(DIALECTS)('pipeline on %s', (dialect) => {
     expect(events.at(-1)).toMatchObject({ to_state: 'delivered', cause: 'found at the target by the in-doubt lookup' });
   });
 
+  test('claims start the longer chains first, the oldest among equals', async () => {
+    const h = await harness(dialect);
+    await pullSource(h.rt, 'samples');
+    const claim = (limit: number) => claimEntries(h.rt.db, { target: 'journal', owner: 't', limit, leaseMs: 60_000 });
+    const keysOf = (entries: { document_id: number }[]) =>
+      Promise.all(entries.map(async (e) => ((await h.rt.db('documents').where({ id: e.document_id }).first('doc_key')) as { doc_key: string }).doc_key));
+    // Ready: the four customers. 1003's has only its invoice behind it (paid by bank transfer);
+    // the other three have an invoice and a payment, and go first whatever their age.
+    const first = await claim(3);
+    expect(first.map((e) => e.successors)).toEqual([2, 2, 2]);
+    expect((await keysOf(first)).sort()).toEqual(['samples/WC-17/customer/1', 'samples/WC-42/customer/1', 'samples/WC-G1001/customer/1']);
+    const next = await claim(3);
+    expect(next.map((e) => e.successors)).toEqual([1]);
+    expect(await keysOf(next)).toEqual(['samples/WC-58/customer/1']);
+    // Among equals, the oldest first.
+    expect(first.map((e) => e.id)).toEqual([...first.map((e) => e.id)].sort((a, b) => a - b));
+  });
+
   test('a lease left by a crashed worker expires, becomes in-doubt, and is resolved by lookup', async () => {
     const h = await harness(dialect);
     await pullSource(h.rt, 'samples');

@@ -106,8 +106,11 @@ describe('Service', () => {
     // The one delivery in flight may have reached the target: in-doubt, to be looked up.
     expect(released).toBe(1);
     const [inDoubt] = await listEntries(rt.db, { state: 'in_doubt' });
-    const firstCustomer = (await listEntries(rt.db)).find((e) => e.kind === 'customer')!;
-    expect(inDoubt).toMatchObject({ id: firstCustomer.id, verify_first: true, attempts: 1 });
+    // The claim's first entry: the one with the longest chain of its order behind it, the oldest
+    // among equals (which order's entries got the lower ids depends on which order intake finished first).
+    const [firstClaimed] = (await listEntries(rt.db)).sort((a, b) => (b.successors ?? 0) - (a.successors ?? 0) || a.id - b.id);
+    expect(firstClaimed!.kind).toBe('customer');
+    expect(inDoubt).toMatchObject({ id: firstClaimed!.id, verify_first: true, attempts: 1 });
     release();
     await draining.catch(() => undefined);
     // The rest of the claimed batch was never started: back to pending, attempts not counted.

@@ -14,7 +14,7 @@ describe.each(DIALECTS)('migrations on %s', (dialect) => {
     const { db, drop } = await freshDatabase(dialect);
     try {
       expect(await pendingMigrations(db)).toContain('0001_initial.js');
-      expect((await migrateLatest(db)).applied).toEqual(['0001_initial.js', '0002_books.js', '0003_webhook_events.js', '0004_target_failures.js', '0005_call_slots.js', '0006_leases_and_job_runs.js', '0007_outbox_document_index.js', '0008_job_runs_last_ok.js', '0009_claimable_entries_index.js']);
+      expect((await migrateLatest(db)).applied).toEqual(['0001_initial.js', '0002_books.js', '0003_webhook_events.js', '0004_target_failures.js', '0005_call_slots.js', '0006_leases_and_job_runs.js', '0007_outbox_document_index.js', '0008_job_runs_last_ok.js', '0009_claimable_entries_index.js', '0010_longer_chains_first.js']);
       expect((await migrateLatest(db)).applied).toEqual([]);
       expect(await pendingMigrations(db)).toEqual([]);
       for (const table of TABLES) expect(await db.schema.hasTable(table), table).toBe(true);
@@ -32,7 +32,7 @@ describe('migrations of several processes at once', () => {
     try {
       const results = await Promise.all([db, open(), open()].map((conn) => migrateLatest(conn)));
       const applied = results.flatMap((r) => r.applied).sort();
-      expect(applied).toEqual(['0001_initial.js', '0002_books.js', '0003_webhook_events.js', '0004_target_failures.js', '0005_call_slots.js', '0006_leases_and_job_runs.js', '0007_outbox_document_index.js', '0008_job_runs_last_ok.js', '0009_claimable_entries_index.js']);
+      expect(applied).toEqual(['0001_initial.js', '0002_books.js', '0003_webhook_events.js', '0004_target_failures.js', '0005_call_slots.js', '0006_leases_and_job_runs.js', '0007_outbox_document_index.js', '0008_job_runs_last_ok.js', '0009_claimable_entries_index.js', '0010_longer_chains_first.js']);
       expect(await pendingMigrations(db)).toEqual([]);
     } finally {
       await drop();

@@ -527,8 +527,9 @@ describe('kontor → Run my Accounts under faults: everything exactly once', () 
   });
 
   it('a 429 burst and 20 % of requests answered 500: every document arrives exactly once', async () => {
-    // Seed 6 sends 500s to customer, invoice and payment POSTs and to lookups alike.
-    const project = await rmaProject({ faults: { throttle: 3, retryAfterSeconds: 0, errorRate: 0.2 }, random: seeded(6) });
+    // Seed 10 sends 500s to invoice and payment POSTs and to a lookup alike (in the claim order of
+    // migration 0010: the errors fall on whichever requests the seed's draws meet).
+    const project = await rmaProject({ faults: { throttle: 3, retryAfterSeconds: 0, errorRate: 0.2 }, random: seeded(10) });
     const planned = await planAll(project.dir);
     const { emu } = project;
 
@@ -537,7 +538,7 @@ describe('kontor → Run my Accounts under faults: everything exactly once', () 
     expect(rows.map((r) => `${r.entry_key} ${r.state}`)).toEqual(rows.map((r) => `${r.entry_key} delivered`));
     expect(emu.stats.faults.throttled).toBe(3);
     const failed = emu.requests.filter((r) => r.fault === 'error').map((r) => `${r.method} ${apiPath(r).replace(/^.*\/clients\/[^/]+/, '').replace(/\/[^/]*\d[^/]*/g, '/N')}`);
-    expect(failed).toEqual(expect.arrayContaining(['POST /invoices', 'POST /invoices/N/payments']));
+    expect(failed).toEqual(expect.arrayContaining(['POST /invoices', 'GET /invoices/N', 'POST /invoices/N/payments']));
 
     expectBookedExactlyOnce(emu, planned);
     expectInvoicesAsPlanned(emu, planned);

@@ -5,7 +5,7 @@
 import type { Knex } from 'knex';
 import { formatDocumentKey, type BookDocument } from '../books/index.js';
 import { sha256 } from '../db/hash.js';
-import { sqlRows } from '../db/sql.js';
+import { chunksOf, IDS_PER_STATEMENT, placeholders, sqlRows } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 import { recordTransitions, type Transition } from './events.js';
 
@@ -38,7 +38,7 @@ export async function latestRevisions(db: Knex, source: string, subjects: readon
   const unique = [...new Set(subjects)];
   const rows = await sqlRows<DocumentRow & { subject: string; kind: string; part: string }>(
     db,
-    `SELECT id, doc_key, revision, content_hash, subject, kind, part FROM documents WHERE source = ? AND subject IN (${unique.map(() => '?').join(', ')})`,
+    `SELECT id, doc_key, revision, content_hash, subject, kind, part FROM documents WHERE source = ? AND subject IN (${placeholders(unique.length)})`,
     [source, ...unique],
   );
   const latest: LatestRevisions = new Map();
@@ -89,20 +89,22 @@ export async function storeDocument(
 /**
  * One outbox entry per (target, document); enqueuing twice is a no-op. The `enqueued`
  * transition is recorded at once, or added to `transitions` for the caller to record with
- * those of the other entries (recordTransitions, in the same transaction).
+ * those of the other entries (recordTransitions, in the same transaction). `successors`: how
+ * many entries of the same order are queued behind this one (claims take longer chains first,
+ * migration 0010); default 0.
  */
 export async function enqueueEntry(
   db: Knex,
-  input: { documentId: number; documentKey: string; target: string; dependsOn: number | null },
+  input: { documentId: number; documentKey: string; target: string; dependsOn: number | null; successors?: number },
   transitions?: Transition[],
 ): Promise<{ id: number; created: boolean }> {
   const entryKey = `${input.target}:${input.documentKey}`;
   const now = nowIso();
   const inserted = await sqlRows<{ id: number | string }>(
     db,
-    `INSERT INTO outbox_entries (entry_key, document_id, target, state, depends_on, attempts, verify_first, available_at, created_at, updated_at)
-     VALUES (?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?) ON CONFLICT (entry_key) DO NOTHING RETURNING id`,
-    [entryKey, input.documentId, input.target, input.dependsOn, false, now, now, now],
+    `INSERT INTO outbox_entries (entry_key, document_id, target, state, depends_on, successors, attempts, verify_first, available_at, created_at, updated_at)
+     VALUES (?, ?, ?, 'pending', ?, ?, 0, ?, ?, ?, ?) ON CONFLICT (entry_key) DO NOTHING RETURNING id`,
+    [entryKey, input.documentId, input.target, input.dependsOn, input.successors ?? 0, false, now, now, now],
   );
   if (inserted.length > 0) {
     const id = Number(inserted[0]!.id);
@@ -115,22 +117,15 @@ export async function enqueueEntry(
   return { id: Number(existing.id), created: false };
 }
 
-/** Several documents by id, in one query per 500 (a claimed batch's). */
+/** Several documents by id, in one query per IDS_PER_STATEMENT (a claimed batch's). */
 export async function loadDocuments(db: Knex, documentIds: readonly number[]): Promise<Map<number, BookDocument>> {
   const found = new Map<number, BookDocument>();
   const unique = [...new Set(documentIds)];
-  for (let i = 0; i < unique.length; i += 500) {
-    const ids = unique.slice(i, i + 500);
-    const rows = await sqlRows<{ id: number | string; body: string }>(db, `SELECT id, body FROM documents WHERE id IN (${ids.map(() => '?').join(', ')})`, ids);
+  for (const ids of chunksOf(unique, IDS_PER_STATEMENT)) {
+    const rows = await sqlRows<{ id: number | string; body: string }>(db, `SELECT id, body FROM documents WHERE id IN (${placeholders(ids.length)})`, ids);
     for (const row of rows) found.set(Number(row.id), JSON.parse(row.body) as BookDocument);
   }
   const missing = unique.find((id) => !found.has(id));
   if (missing !== undefined) throw new Error(`document ${missing} does not exist`);
   return found;
-}
-
-export async function loadDocument(db: Knex, documentId: number): Promise<BookDocument> {
-  const row = (await db('documents').where({ id: documentId }).first('body')) as { body: string } | undefined;
-  if (!row) throw new Error(`document ${documentId} does not exist`);
-  return JSON.parse(row.body) as BookDocument;
 }

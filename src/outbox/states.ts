@@ -22,6 +22,8 @@ export interface OutboxEntry {
   target: string;
   state: OutboxState;
   depends_on: number | null;
+  /** Entries of its order queued behind it when it was enqueued (migration 0010): claims take more first. */
+  successors?: number;
   attempts: number;
   verify_first: boolean;
   available_at: string;

@@ -195,7 +195,8 @@ export async function takeIn(
 
 /**
  * Store documents in order (each depends on the one before: customer before invoice) and
- * give each target an outbox entry. Answers how many documents were new.
+ * give each target an outbox entry, which knows how many of the order's entries queue behind
+ * it (claim.ts takes longer chains first). Answers how many documents were new.
  */
 async function enqueueOrder(trx: Knex, binding: SourceBinding, snapshotId: number, documents: BookDocument[]): Promise<number> {
   let created = 0;
@@ -208,7 +209,7 @@ async function enqueueOrder(trx: Knex, binding: SourceBinding, snapshotId: numbe
   const previous = new Map<string, number | null>();
   for (const t of binding.config.targets) previous.set(t, seenBefore ? await lastEntryOf(trx, source, subject, t) : null);
   const transitions: Transition[] = [];
-  for (const doc of documents) {
+  for (const [index, doc] of documents.entries()) {
     const stored = await storeDocument(trx, doc, snapshotId, doc.kind === 'customer', known);
     if ('changedFrom' in stored) {
       // The mapping corrects changed invoices and credit notes with new documents under new keys
@@ -220,7 +221,7 @@ async function enqueueOrder(trx: Knex, binding: SourceBinding, snapshotId: numbe
     }
     if (stored.created) created++;
     for (const target of binding.config.targets) {
-      const entry = await enqueueEntry(trx, { documentId: stored.id, documentKey: stored.key, target, dependsOn: previous.get(target) ?? null }, transitions);
+      const entry = await enqueueEntry(trx, { documentId: stored.id, documentKey: stored.key, target, dependsOn: previous.get(target) ?? null, successors: documents.length - 1 - index }, transitions);
       previous.set(target, entry.id);
     }
   }
