@@ -399,6 +399,18 @@ describe('redaction', () => {
     expect(error.body).toContain('consumer_secret [REDACTED]');
   });
 
+  it('redacts each request by the key in its own query, when one client sends different keys', async () => {
+    // The server echoes the key on its own, where only the key's value can find it.
+    const s = await serve((req, res) => json(res, 400, { error: `unknown key ${new URL(req.url!, 'http://x').searchParams.get('api_key')}` }));
+    const { c } = client();
+    for (const key of ['first-key-1a2b3c', 'second-key-4d5e6f', 'first-key-1a2b3c']) {
+      const error = await failure(c.request({ method: 'GET', url: `${s.url}/invoices?api_key=${key}&page=1` }));
+      for (const text of [error.message, error.body]) expect(text).not.toContain(key);
+      expect(error.body).toContain('unknown key [REDACTED]');
+      expect(error.message).toContain('api_key=[REDACTED]&page=1');
+    }
+  });
+
   it('keeps credentials out of network failures and of the HTTPS refusal', async () => {
     const s = await serve((req) => req.socket.destroy());
     const { c, retries } = client({ secrets: [HEADER_SECRET], retries: 1 });

@@ -275,6 +275,8 @@ export class HttpClient {
   private readonly connectTimeoutMs: number;
   private readonly readTimeoutMs: number;
   private readonly redactor: Redactor;
+  /** Redactors that also know the credentials of a request's query (redactorFor). */
+  private readonly urlRedactors = new Map<string, Redactor>();
   private readonly retries: number;
   private readonly throttleRetries: number;
   private readonly maxRetryAfterMs: number;
@@ -323,13 +325,13 @@ export class HttpClient {
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
-    const url = new URL(req.url);
-    // A credential sent as a query parameter is redacted wherever the server echoes it (body, error).
-    const inUrl = secretParamValues(url);
-    const redactor = inUrl.length > 0 ? new Redactor([...this.secrets, ...inUrl]) : this.redactor;
-    const shown = redactUrl(url, redactor);
+    const url = req.url instanceof URL ? req.url : new URL(req.url);
+    const redactor = this.redactorFor(url);
+    // Only messages show the URL: redacted when one is written, not for every request.
+    let redactedUrl: string | undefined;
+    const shown = () => (redactedUrl ??= redactUrl(url, redactor));
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url))) {
-      throw new HttpError(`${this.name}: ${shown}: only HTTPS is allowed (plain HTTP only to loopback)`, null, false);
+      throw new HttpError(`${this.name}: ${shown()}: only HTTPS is allowed (plain HTTP only to loopback)`, null, false);
     }
     const idempotent = req.idempotent ?? req.method === 'GET';
     const headers: Record<string, string> = { accept: 'application/json', ...lowerKeys(req.headers ?? {}) };
@@ -367,7 +369,7 @@ export class HttpClient {
               try {
                 return JSON.parse(text) as T;
               } catch {
-                throw new HttpError(`${this.name}: ${req.method} ${shown}: the response is not JSON: ${redactor.text(text.slice(0, 200))}`, res.status, false);
+                throw new HttpError(`${this.name}: ${req.method} ${shown()}: the response is not JSON: ${redactor.text(text.slice(0, 200))}`, res.status, false);
               }
             },
           };
@@ -375,7 +377,7 @@ export class HttpClient {
         const retriable = res.status === 429 || res.status >= 500;
         failure = { reason: `HTTP ${res.status}`, status: res.status, retryAfter: retryAfterMs(resHeaders['retry-after'], this.now()), body: redactor.text(text.slice(0, 2000)) };
         if (!retriable) {
-          throw new HttpError(`${this.name}: ${req.method} ${shown}: HTTP ${res.status}${failure.body ? `: ${failure.body.slice(0, 300)}` : ''}`, res.status, false, failure.body);
+          throw new HttpError(`${this.name}: ${req.method} ${shown()}: HTTP ${res.status}${failure.body ? `: ${failure.body.slice(0, 300)}` : ''}`, res.status, false, failure.body);
         }
       } catch (error) {
         if (error instanceof HttpError) throw error;
@@ -387,20 +389,39 @@ export class HttpClient {
       // A server that asks for a long pause holds the whole run (kontor works one job at a time):
       // give up now, retriably, and let the next scheduled run try again.
       if (failure.retryAfter !== null && failure.retryAfter > this.maxRetryAfterMs) {
-        throw new HttpError(`${this.name}: ${req.method} ${shown}: ${failure.reason}: the server asks to wait ${Math.round(failure.retryAfter / 1000)} s (Retry-After), more than ${Math.round(this.maxRetryAfterMs / 1000)} s; trying again on the next run`, failure.status, true, failure.body);
+        throw new HttpError(`${this.name}: ${req.method} ${shown()}: ${failure.reason}: the server asks to wait ${Math.round(failure.retryAfter / 1000)} s (Retry-After), more than ${Math.round(this.maxRetryAfterMs / 1000)} s; trying again on the next run`, failure.status, true, failure.body);
       }
       if (!canRetry || attempt >= budget) {
         throw new HttpError(
-          `${this.name}: ${req.method} ${shown}: ${failure.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}${failure.body ? `: ${failure.body.slice(0, 300)}` : ''}`,
+          `${this.name}: ${req.method} ${shown()}: ${failure.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}${failure.body ? `: ${failure.body.slice(0, 300)}` : ''}`,
           failure.status,
           true,
           failure.body,
         );
       }
       const delayMs = this.backoffMs(attempt, failure.retryAfter);
-      this.onRetry?.({ attempt: attempt + 1, delayMs, reason: `${req.method} ${shown}: ${failure.reason}` });
+      this.onRetry?.({ attempt: attempt + 1, delayMs, reason: `${req.method} ${shown()}: ${failure.reason}` });
       await this.sleep(delayMs);
     }
+  }
+
+  /**
+   * The redactor for a request: a credential sent as a query parameter is redacted wherever the
+   * server echoes it (body, error) as well. Kept per set of such values, since a client sends
+   * the same key with every request.
+   */
+  private redactorFor(url: URL): Redactor {
+    if (url.search === '') return this.redactor;
+    const inUrl = secretParamValues(url);
+    if (inUrl.length === 0) return this.redactor;
+    const key = inUrl.join('\n');
+    let redactor = this.urlRedactors.get(key);
+    if (redactor === undefined) {
+      if (this.urlRedactors.size >= 16) this.urlRedactors.clear();
+      redactor = new Redactor([...this.secrets, ...inUrl]);
+      this.urlRedactors.set(key, redactor);
+    }
+    return redactor;
   }
 
   private observed(method: HttpMethod, status: number | null, sent: number): void {

@@ -343,7 +343,8 @@ export class Deliverer {
       return this.settling.settle(outcome);
     };
     const target = this.rt.targets.get(entry.target);
-    const log = logger.child({ target: entry.target, outbox: entry.id });
+    // Made when a line is written: most deliveries write none at level info.
+    const log = () => logger.child({ target: entry.target, outbox: entry.id });
     if (!target) {
       await settle(outcomes.dead(entry, `target "${entry.target}" is no longer configured`));
       stats.dead++;
@@ -366,7 +367,7 @@ export class Deliverer {
       await settle(outcomes.delivered(entry, delivered.externalId));
       stats.delivered++;
       this.rt.metrics?.delivered.inc({ target: entry.target, kind: doc.kind });
-      log.debug(`delivered ${doc.kind} ${numberOf(doc)} as ${delivered.externalId}`, { document: entry.document_id });
+      if (logger.isLevelEnabled('debug')) log().debug(`delivered ${doc.kind} ${numberOf(doc)} as ${delivered.externalId}`, { document: entry.document_id });
     } catch (error) {
       // Target errors may echo request details; what is stored and logged is redacted.
       const message = this.rt.redactor.text(errorMessage(error));
@@ -375,7 +376,7 @@ export class Deliverer {
         await settle(outcomes.dead(entry, reason));
         stats.dead++;
         this.rt.metrics?.dead.inc({ target: entry.target, kind: doc.kind });
-        log.error(`${what}: ${reason}`);
+        log().error(`${what}: ${reason}`);
         // A storno or netting group with this member stuck and another through leaves the target's books off.
         if ((doc.kind === 'payment' || doc.kind === 'storno') && doc.group) {
           for (const g of await brokenGroups(db, { target: entry.target })) {
@@ -409,7 +410,7 @@ export class Deliverer {
         await settle(outcomes.retry(entry, message, backoffMs(entry.attempts)));
         stats.retrying++;
         this.rt.metrics?.failed.inc({ target: entry.target, kind: doc.kind, outcome: 'retry' });
-        log.warn(`${what}: will retry: ${message}`);
+        log().warn(`${what}: will retry: ${message}`);
       } else {
         if (exhausted) return giveUp(`gave up after ${entry.attempts} attempts with unknown outcome: ${message}; check the target before retrying`);
         if (tooOld) return giveUp(`${tooOld} with unknown outcome: ${message}; check the target before retrying`);
@@ -417,7 +418,7 @@ export class Deliverer {
         await settle(outcomes.inDoubt(entry, `outcome unknown: ${message}`, backoffMs(entry.attempts)));
         stats.inDoubt++;
         this.rt.metrics?.failed.inc({ target: entry.target, kind: doc.kind, outcome: 'in_doubt' });
-        log.warn(`${what}: outcome unknown, will look it up before resending: ${message}`);
+        log().warn(`${what}: outcome unknown, will look it up before resending: ${message}`);
       }
     }
   }
@@ -425,8 +426,16 @@ export class Deliverer {
 
 /** The lane of an entry: its target and document subject (`target:source/subject`), the key without kind and revision. */
 function laneOf(entry: OutboxEntry): string {
-  return entry.entry_key.split('/').slice(0, -2).join('/');
+  // Asked for each waiting entry whenever a place frees up: worked out once per entry.
+  let lane = lanes.get(entry);
+  if (lane === undefined) {
+    lane = entry.entry_key.split('/').slice(0, -2).join('/');
+    lanes.set(entry, lane);
+  }
+  return lane;
 }
+
+const lanes = new WeakMap<OutboxEntry, string>();
 
 /** Milliseconds as hours, one decimal. */
 function hours(ms: number): number {
