@@ -2,13 +2,14 @@
  * Group commit of delivery outcomes (settle-queue.ts, issue #9): outcomes that finish together
  * share one transaction, each caller learns of its own only once it is committed, an outcome
  * for an entry this owner no longer holds changes nothing, and one outcome that cannot be
- * written does not take the rest of its group down.
+ * written does not take the rest of its group down. A claim rides in the same transaction and
+ * sees what it delivers.
  */
 import type { Knex } from 'knex';
 import { describe, expect, it } from 'vitest';
 import { buildInvoice } from '../src/books/index.js';
 import { migrateLatest } from '../src/db/migrate.js';
-import { claimEntries } from '../src/outbox/claim.js';
+import { claimEntries, claimIn } from '../src/outbox/claim.js';
 import { enqueueEntry, storeDocument } from '../src/outbox/enqueue.js';
 import { listTransitions } from '../src/outbox/events.js';
 import { outcomes } from '../src/outbox/settle.js';
@@ -27,6 +28,21 @@ async function claimedEntries(db: Knex, count: number, owner = 'test'): Promise<
     await enqueueEntry(db, { documentId: stored.id, documentKey: stored.key, target: 'rma', dependsOn: null });
   }
   return claimEntries(db, { target: 'rma', owner, limit: count, leaseMs: 60_000 });
+}
+
+/** `chains` orders of two invoices each, the second waiting for the first; the first ones claimed by `owner`. */
+async function claimedHeads(db: Knex, chains: number, owner = 'test'): Promise<OutboxEntry[]> {
+  await migrateLatest(db);
+  const [snapshot] = (await db('source_snapshots').insert({ source: 'shop', record_id: 'R', content_hash: 'h', raw: '{}', origin: 'test', fetched_at: new Date().toISOString() }).returning('id')) as { id: number }[];
+  for (let i = 1; i <= chains; i++) {
+    let previous: number | null = null;
+    for (const part of ['a', 'b']) {
+      const stored = await storeDocument(db, buildInvoice(sales(`R-${i}${part}`, [income('10.00')])), Number(snapshot!.id), false);
+      if (!('id' in stored)) throw new Error('not stored');
+      previous = (await enqueueEntry(db, { documentId: stored.id, documentKey: stored.key, target: 'rma', dependsOn: previous, successors: part === 'a' ? 1 : 0 })).id;
+    }
+  }
+  return claimEntries(db, { target: 'rma', owner, limit: 2 * chains, leaseMs: 60_000 });
 }
 
 const states = async (db: Knex) => ((await db('outbox_entries').orderBy('id').select('state')) as { state: string }[]).map((r) => r.state);
@@ -141,6 +157,47 @@ describe.each(DIALECTS)('the settle queue on %s', (dialect) => {
       expect(String((c as PromiseRejectedResult).reason)).toMatch(/no_such_column/);
       expect(await states(db)).toEqual(['leased', 'delivered', 'leased']);
       expect((await listTransitions(db, taken.id)).map((t) => t.to_state)).toEqual(['pending', 'leased']);
+    } finally {
+      await drop();
+    }
+  });
+
+  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('a claim rides with the outcomes waiting: one commit, and it takes the entries they made ready', async () => {
+    const { db, drop } = await freshDatabase(dialect);
+    try {
+      const heads = await claimedHeads(db, 3);
+      // Only the first of each pair is ready before its predecessor is delivered.
+      expect(heads.map((e) => e.successors)).toEqual([1, 1, 1]);
+      // A window far longer than the test: only the claim can start the writing.
+      const queue = new SettleQueue(db, { windowMs: 60_000 });
+      const settled = heads.map((e) => queue.settle(outcomes.delivered(e, `ext-${e.id}`)));
+      const claimed = await queue.withNextCommit((trx) => claimIn(trx, { target: 'rma', owner: 'test', limit: 10, leaseMs: 60_000 }));
+      expect(await Promise.all(settled)).toEqual([true, true, true]);
+      expect(queue.counts).toEqual({ commits: 1, outcomes: 3 });
+      expect(claimed.map((e) => e.depends_on)).toEqual(heads.map((e) => e.id));
+      expect(await states(db)).toEqual(['delivered', 'leased', 'delivered', 'leased', 'delivered', 'leased']);
+      // With nothing waiting, a claim is committed on its own at once.
+      expect(await queue.withNextCommit((trx) => claimIn(trx, { target: 'rma', owner: 'test', limit: 10, leaseMs: 60_000 }))).toEqual([]);
+      expect(queue.counts).toEqual({ commits: 2, outcomes: 3 });
+    } finally {
+      await drop();
+    }
+  });
+
+  it.skipIf(dialect === 'postgres' && !HAS_POSTGRES)('when the shared transaction fails, the claim is made in one of its own and the good outcomes are written', async () => {
+    const { db, drop } = await freshDatabase(dialect);
+    try {
+      const [first, second] = (await claimedHeads(db, 2)) as [OutboxEntry, OutboxEntry];
+      const queue = new SettleQueue(db, { windowMs: 60_000 });
+      const bad = { ...outcomes.delivered(second, 'x'), fields: { no_such_column: 1 } };
+      const good = queue.settle(outcomes.delivered(first, 'ext-1'));
+      const broken = queue.settle(bad).then(() => 'written', (error: unknown) => String(error));
+      const claimed = await queue.withNextCommit((trx) => claimIn(trx, { target: 'rma', owner: 'test', limit: 10, leaseMs: 60_000 }));
+      expect(await good).toBe(true);
+      expect(await broken).toMatch(/no_such_column/);
+      // Run again after the outcomes were written alone: it sees the first one delivered.
+      expect(claimed.map((e) => e.depends_on)).toEqual([first.id]);
+      expect(await states(db)).toEqual(['delivered', 'leased', 'leased', 'pending']);
     } finally {
       await drop();
     }

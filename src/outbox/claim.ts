@@ -23,32 +23,35 @@ export interface ClaimOptions {
 }
 
 export async function claimEntries(db: Knex, options: ClaimOptions): Promise<OutboxEntry[]> {
+  return db.transaction((trx) => claimIn(trx, options));
+}
+
+/** claimEntries in the open transaction `trx` (the settle queue's, when a claim rides with outcomes). */
+export async function claimIn(trx: Knex.Transaction, options: ClaimOptions): Promise<OutboxEntry[]> {
   const now = nowIso();
   const leaseUntil = isoAfter(options.leaseMs);
-  const lock = isPostgres(db) ? 'FOR UPDATE SKIP LOCKED' : '';
-  return db.transaction(async (trx) => {
-    // The state list is the one of the partial index outbox_entries_claimable (migration 0010): keep them alike, and the order.
-    const rows = await sqlRows<Record<string, unknown>>(
-      trx,
-      `UPDATE outbox_entries
-          SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
-        WHERE id IN (
-          SELECT e.id FROM outbox_entries e
-           WHERE e.target = ?
-             AND e.state IN ('pending', 'retry', 'in_doubt')
-             AND e.available_at <= ?
-             AND (e.depends_on IS NULL OR EXISTS (
-                  SELECT 1 FROM outbox_entries d WHERE d.id = e.depends_on AND d.state IN ('delivered', 'skipped')))
-           ORDER BY e.successors DESC, e.id
-           LIMIT ?
-           ${lock})
-        RETURNING *`,
-      [options.owner, leaseUntil, now, options.target, now, options.limit],
-    );
-    const entries = rows.map(toEntry).sort((a, b) => Number(b.successors ?? 0) - Number(a.successors ?? 0) || a.id - b.id);
-    await recordTransition(trx, entries.map((e) => e.id), null, 'leased', `claimed by ${options.owner}`);
-    return entries;
-  });
+  const lock = isPostgres(trx) ? 'FOR UPDATE SKIP LOCKED' : '';
+  // The state list is the one of the partial index outbox_entries_claimable (migration 0010): keep them alike, and the order.
+  const rows = await sqlRows<Record<string, unknown>>(
+    trx,
+    `UPDATE outbox_entries
+        SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
+      WHERE id IN (
+        SELECT e.id FROM outbox_entries e
+         WHERE e.target = ?
+           AND e.state IN ('pending', 'retry', 'in_doubt')
+           AND e.available_at <= ?
+           AND (e.depends_on IS NULL OR EXISTS (
+                SELECT 1 FROM outbox_entries d WHERE d.id = e.depends_on AND d.state IN ('delivered', 'skipped')))
+         ORDER BY e.successors DESC, e.id
+         LIMIT ?
+         ${lock})
+      RETURNING *`,
+    [options.owner, leaseUntil, now, options.target, now, options.limit],
+  );
+  const entries = rows.map(toEntry).sort((a, b) => Number(b.successors ?? 0) - Number(a.successors ?? 0) || a.id - b.id);
+  await recordTransition(trx, entries.map((e) => e.id), null, 'leased', `claimed by ${options.owner}`);
+  return entries;
 }
 
 /**

@@ -7,6 +7,9 @@
  * `windowMs` for company, so that deliveries finishing a little apart (a target answering in
  * 20 ms, 8 at once) still share a commit. Each caller's promise resolves only once its own
  * outcome is committed, so nothing is reported done that a crash could undo.
+ *
+ * A claim rides along (withNextCommit): a claim is a commit of its own otherwise, and claims
+ * come when outcomes free places, so both would pay a flush each.
  */
 import type { Knex } from 'knex';
 import { settle, settleAll, type Outcome } from './settle.js';
@@ -24,8 +27,16 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
+interface Riding {
+  work: (trx: Knex.Transaction) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 export class SettleQueue {
   private waiting: Waiting[] = [];
+  /** Work to commit with the next group (withNextCommit), in the order it was asked for. */
+  private riding: Riding[] = [];
   private timer: NodeJS.Timeout | null = null;
   private writing = false;
   private readonly windowMs: number;
@@ -51,6 +62,20 @@ export class SettleQueue {
     });
   }
 
+  /**
+   * Run `work` (a claim) in the transaction of the next group, after its outcomes, and answer
+   * what it answers once that is committed. It does not wait for the window: whatever outcomes
+   * are queued go with it, so the claim and they share one commit, and the claim already sees
+   * the entries they deliver (their dependants are ready for it). Should the shared transaction
+   * fail, `work` is run again in one of its own.
+   */
+  withNextCommit<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.riding.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.startWriting();
+    });
+  }
+
   private startWriting(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -60,17 +85,27 @@ export class SettleQueue {
   }
 
   private async write(): Promise<void> {
-    while (this.waiting.length > 0) {
+    while (this.waiting.length > 0 || this.riding.length > 0) {
       const group = this.waiting.splice(0, this.maxGroup);
+      const riding = this.riding.splice(0);
       try {
-        const held = await this.db.transaction((trx) => settleAll(trx, group.map((w) => w.outcome)));
+        const { held, answers } = await this.db.transaction(async (trx) => {
+          const held = group.length > 0 ? await settleAll(trx, group.map((w) => w.outcome)) : [];
+          const answers: unknown[] = [];
+          for (const r of riding) answers.push(await r.work(trx));
+          return { held, answers };
+        });
         this.counts.commits++;
         this.counts.outcomes += group.length;
         group.forEach((w, i) => w.resolve(held[i]!));
+        riding.forEach((r, i) => r.resolve(answers[i]));
       } catch {
         // One outcome that cannot be written must not take the others down with it: each alone.
         for (const w of group) {
           await settle(this.db, w.outcome).then(w.resolve, w.reject);
+        }
+        for (const r of riding) {
+          await this.db.transaction((trx) => r.work(trx)).then(r.resolve, r.reject);
         }
       }
     }

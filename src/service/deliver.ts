@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { BooksError, numberOf, type BookDocument } from '../books/index.js';
 import { errorMessage, PermanentError, RetriableError, stopsTarget } from '../errors.js';
-import { claimEntries, renewLease, renewLeases } from '../outbox/claim.js';
+import { claimIn, renewLease, renewLeases } from '../outbox/claim.js';
 import { brokenGroups, describeBrokenGroup } from '../outbox/groups.js';
 import { loadDocuments } from '../outbox/enqueue.js';
 import { reapExpiredLeases } from '../outbox/reap.js';
@@ -88,12 +88,12 @@ export class Deliverer {
     this.settling = new SettleQueue(rt.db);
   }
 
-  /** Outcomes written and the transactions that wrote them (group commit, settle-queue.ts). */
+  /** Outcomes written and the transactions that wrote them, claims included (group commit, settle-queue.ts). */
   get commits(): { commits: number; outcomes: number } {
     return { ...this.settling.counts };
   }
 
-  /** Claims made (a transaction each) and the entries they took. */
+  /** Claims made (each in the transaction of the next group of outcomes) and the entries they took. */
   get claims(): { claims: number; entries: number } {
     return { ...this.claimCounts };
   }
@@ -238,9 +238,10 @@ export class Deliverer {
 
   /** Claim up to a batch of `target`'s ready entries, with their documents. */
   private async claim(target: string): Promise<OutboxEntry[]> {
-    // A claim is a commit of its own: the more a claim takes, the fewer of them (the heartbeat keeps the leases of those waiting).
+    // The more a claim takes, the fewer of them (the heartbeat keeps the leases of those waiting).
     const limit = this.batchSize ?? Math.max(20, 8 * this.concurrencyOf(target));
-    const entries = await claimEntries(this.rt.db, { target, owner: this.owner, limit, leaseMs: this.leaseMs });
+    // Committed with the outcomes waiting for their commit: one flush for both (settle-queue.ts).
+    const entries = await this.settling.withNextCommit((trx) => claimIn(trx, { target, owner: this.owner, limit, leaseMs: this.leaseMs }));
     this.claimCounts.claims++;
     this.claimCounts.entries += entries.length;
     for (const entry of entries) this.claimed.set(entry.id, entry);
