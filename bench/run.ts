@@ -4,7 +4,7 @@
  *   --orders N     orders timed by the mapping and pull figures (default 10000; issue #4 asks
  *                  for ≥ 10,000); enqueue takes at most 2,000 of them
  *   --rounds N     timed rounds per side, interleaved (default 5; the enqueue and delivery
- *                  figures run at most 3)
+ *                  figures run at most 3, latency at most 5)
  *   --backfill N   orders of the memory figure's large backfill (default 200000; the small one
  *                  is a tenth)
  *   --seed N       seed of the order generator (default 20260401)

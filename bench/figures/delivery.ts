@@ -309,7 +309,9 @@ export const latencyFigure: Figure = {
   goal: { on: 'ratio', atLeast: 0.9 },
   async run(options): Promise<FigureOutcome> {
     // One warm-up pass: more change nothing here (kontor 2,473–2,503 ms per pass over four).
-    const setup: Setup = { orders: 300, concurrency: 8, latencyMs: 20, rounds: Math.min(options.rounds, 3), warmup: 1 };
+    // Up to five rounds: passes of the same code vary by 2–3 % (350–373 docs/s), as much as the
+    // figure lies from its goal, and the median of five is steadier than of three.
+    const setup: Setup = { orders: 300, concurrency: 8, latencyMs: 20, rounds: Math.min(options.rounds, 5), warmup: 1 };
     options.log(`latency: ${setup.orders} orders taken in per round, emulator latency ${setup.latencyMs} ms, delivered ${setup.concurrency} at once`);
     const r = await measureDelivery(options, setup, 'latency');
     const rate = (ms: number) => (r.documents / ms) * 1000;
