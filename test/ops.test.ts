@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BookDocument } from '../src/books/index.js';
 import { loadConfig } from '../src/config/load.js';
-import { configSchema } from '../src/config/schema.js';
+import { configSchema, parseListen } from '../src/config/schema.js';
 import { ConfigError, PermanentError, RetriableError } from '../src/errors.js';
 import { HttpClient, type ExchangeObservation } from '../src/http/client.js';
 import { createLogger } from '../src/log/logger.js';
@@ -107,6 +107,14 @@ describe('ops configuration', () => {
     expect(configSchema.parse({ ...minimal, ops: {} }).ops).toEqual({ listen: '127.0.0.1:9464', status_refresh_seconds: 15 });
     expect(configSchema.safeParse({ ...minimal, ops: { status_token: 'short' } }).success).toBe(false);
     expect(configSchema.safeParse({ ...minimal, ops: { listen: 'not an address' } }).success).toBe(false);
+  });
+
+  it('takes an unquoted bare port (YAML reads a number) as a port on 127.0.0.1, and an empty ops block as every default', () => {
+    expect(configSchema.parse({ ...minimal, ops: { listen: 9465 } }).ops?.listen).toBe('9465');
+    expect(parseListen('9465')).toEqual({ host: '127.0.0.1', port: 9465 });
+    expect(configSchema.parse({ ...minimal, ops: null }).ops).toEqual({ listen: '127.0.0.1:9464', status_refresh_seconds: 15 });
+    expect(configSchema.safeParse({ ...minimal, ops: { listen: 70000 } }).success).toBe(false);
+    expect(configSchema.safeParse({ ...minimal, ops: { listen: 94.5 } }).success).toBe(false);
   });
 
   it('treats the status token as a secret', () => {

@@ -299,7 +299,9 @@ export function parseListen(value: string): { host: string; port: number } | nul
   return { host, port };
 }
 
-const listenAt = (example: string) => z.string().refine((v) => parseListen(v) !== null, `expected host:port, e.g. "${example}"`);
+/** YAML reads an unquoted bare port (`listen: 9464`) as a number: taken as the port it is. */
+const listenAt = (example: string) =>
+  z.preprocess((v) => (typeof v === 'number' && Number.isInteger(v) ? String(v) : v), z.string().refine((v) => parseListen(v) !== null, `expected host:port, e.g. "${example}"`));
 const webhookListen = listenAt('127.0.0.1:8787');
 
 /**
@@ -351,7 +353,8 @@ export const configSchema = z
     sources: z.record(name, source).refine((s) => Object.keys(s).length > 0, 'configure at least one source'),
     targets: z.record(name, target).refine((t) => Object.keys(t).length > 0, 'configure at least one target'),
     webhooks: webhooks.optional(),
-    ops: ops.optional(),
+    // An `ops:` line with nothing under it (YAML null) turns the endpoint on with every default.
+    ops: z.preprocess((v) => (v === null ? {} : v), ops.optional()),
   })
   .superRefine((config, ctx) => {
     const targetNames = Object.keys(config.targets);
