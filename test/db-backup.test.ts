@@ -149,6 +149,21 @@ describe('kontor db backup', () => {
     expect(missing.stderr.trim()).toBe('kontor: there is no database at data/none.sqlite (database.file) to back up');
   });
 
+  it('makes a missing backup folder, for kontor\'s user alone; a folder it cannot make is named in full', async () => {
+    const dir = tempProject();
+    expect((await runCli(['migrate'], { cwd: dir })).code).toBe(0);
+    const into = path.join(dir, 'backups', 'nightly', 'kontor.sqlite');
+    const made = await runCli(['db', 'backup', into], { cwd: dir });
+    expect(made.code, made.stderr).toBe(0);
+    expect(statSync(path.join(dir, 'backups')).mode & 0o777).toBe(0o700);
+    expect(statSync(into).mode & 0o777).toBe(0o600);
+    // A file where the folder should be: nothing can be made there.
+    writeFileSync(path.join(dir, 'blocked'), '');
+    const blocked = await runCli(['db', 'backup', path.join(dir, 'blocked', 'kontor.sqlite')], { cwd: dir });
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr.trim()).toBe(`kontor: cannot write the backup into ${path.join(dir, 'blocked')}: EEXIST`);
+  });
+
   it('answers pg_dump for PostgreSQL, with exit 2 and without connecting', async () => {
     const dir = tempProject();
     writeFileSync(path.join(dir, 'config.yaml'), readFileSync(path.join(dir, 'config.yaml'), 'utf8').replace(/database:\n {2}file: .*\n/, 'database:\n  url: postgres://kontor:secret-pw@127.0.0.1:1/kontor\n'));

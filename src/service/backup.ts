@@ -10,7 +10,7 @@
  * or renamed over it with `force`. A failed backup leaves no file behind.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, openSync, realpathSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, realpathSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import knex from 'knex';
@@ -47,12 +47,15 @@ export async function backupDatabase(settings: DatabaseSettings, file: string, o
   if (!options.force && existsSync(dest)) throw new UsageError(`${file} exists already: give another file, or --force to replace it`);
 
   const started = performance.now();
-  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.partial-${randomBytes(4).toString('hex')}`);
+  const folder = path.dirname(dest);
+  const tmp = path.join(folder, `.${path.basename(dest)}.partial-${randomBytes(4).toString('hex')}`);
   try {
+    // A folder for backups (e.g. /var/lib/kontor/backups) is made on first use, for kontor's user alone.
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
     // VACUUM INTO writes into an empty file: made here, so that its mode is 0600 from the start.
     closeSync(openSync(tmp, 'wx', 0o600));
   } catch (error) {
-    throw new BackupError(`cannot write the backup into ${displayPath(path.dirname(dest))}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
+    throw new BackupError(`cannot write the backup into ${folder}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
   }
   try {
     chmodSync(tmp, 0o600);
