@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { CLI, ROOT, runCli, tempProject } from './helpers.js';
 
@@ -114,7 +115,8 @@ describe('kontor backfill progress', () => {
     expect(frames.some((f) => /^delivering \[[█░]{24}\] +\d+% [\d,]+\/[\d,]+ entries · [\d,]+ delivered .*(ETA \d|\/s)/.test(f))).toBe(true);
     // The log lines stand on lines of their own, and the summary follows.
     const lines = out.split(/[\r\n]/).map((l) => l.split('\x1b[2K').pop()!);
-    expect(lines.some((l) => /^\d\d:\d\d:\d\d \S*info\S* backfill samples: pulled 406 records in /.test(l))).toBe(true);
+    const plain = lines.map((l) => stripVTControlCharacters(l));
+    expect(plain.some((l) => /^\d\d:\d\d:\d\d info \[source=samples\] backfill samples: pulled 406 records in /.test(l)), plain.filter((l) => l.includes('pulled')).join('\n')).toBe(true);
     expect(out).toContain('source samples: 406 orders read, 405 booked');
   });
 });

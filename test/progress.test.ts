@@ -34,11 +34,11 @@ function stats(read: number, extra: Partial<IntakeStats> = {}): IntakeStats {
 }
 
 /** JSON log lines written so far. */
-function lines(text: string): { level: string; message: string; progress?: Record<string, unknown> }[] {
+function lines(text: string): { level: string; message: string; source?: string; progress?: Record<string, unknown> }[] {
   return text
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { level: string; message: string; progress?: Record<string, unknown> });
+    .map((l) => JSON.parse(l) as { level: string; message: string; source?: string; progress?: Record<string, unknown> });
 }
 
 describe('RateMeter', () => {
@@ -137,6 +137,8 @@ describe('BackfillProgress, log lines', () => {
     let logged = lines(out.text());
     expect(logged).toHaveLength(1);
     expect(logged[0]!.message).toBe('backfill shop: pulling: 250 of 1,000 records (25%), 240 in range: 230 booked (500 documents), 5 unchanged, 3 skipped, 2 quarantined; 25 records/s, ETA 30s');
+    // Filtered by source like every other line about one source (docs/operations.md, logs).
+    expect(logged.map((l) => l.source)).toEqual(logged.map(() => 'shop'));
     expect(logged[0]!.progress).toEqual({
       phase: 'pull',
       records: 250,
@@ -264,6 +266,34 @@ describe('BackfillProgress, the bar', () => {
     expect(tty.text()).toContain('100% 100/100 records · 100 booked · 100/s · ETA 0s\r\x1b[2K{"level":"info","message":"backfill shop: pulled 100 records in 1s: ');
     progress.stop();
     expect(tty.stream.write).toBe(originalWrite);
+  });
+});
+
+describe('BackfillProgress on a terminal that reports 0 columns', () => {
+  it('draws the bar for 80 columns (docker exec -t, script without a size), not cut to nothing', () => {
+    let text = '';
+    const stream = Object.assign(
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          text += chunk.toString();
+          callback();
+        },
+      }),
+      { columns: 0, isTTY: true },
+    );
+    const clock = fakeClock();
+    const timer = fakeEvery();
+    const progress = new BackfillProgress({ mode: 'bar', logger: createLogger({ format: 'json', stream }), label: 'shop', intervalMs: 10_000, clock: clock.now, every: timer.every, stream });
+    progress.startPull();
+    progress.pullTotal(100);
+    clock.advance(100);
+    progress.pullRecord(stats(10), 10);
+    clock.advance(150);
+    progress.pullRecord(stats(20), 20);
+    // The 80-column frame (a bar of 18), as on any 80-column terminal.
+    expect(text).toBe('\r\x1b[2Kpulling    [████░░░░░░░░░░░░░░]  20% 20/100 records · 20 booked · 80/s · ETA 1s');
+    expect(text.length - '\r\x1b[2K'.length).toBeLessThanOrEqual(80);
+    progress.stop();
   });
 });
 

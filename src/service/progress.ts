@@ -192,7 +192,7 @@ const realEvery: Every = (ms, fn) => {
 export interface ProgressOptions {
   mode: ProgressMode;
   logger: Logger;
-  /** Names the backfill in every line: `backfill shop: …`. */
+  /** The source backfilled: names the backfill in every line (`backfill shop: …`) and is its `source` field. */
   label: string;
   /** Between log lines (mode `log`). */
   intervalMs: number;
@@ -336,7 +336,8 @@ export class BackfillProgress {
       phase.sampled = phase.polled;
     }
     const figures = this.figures();
-    if (this.options.mode === 'bar') this.drawBar(renderBar(phase.snapshot, figures, this.stream.columns ?? 80));
+    // A terminal that reports 0 columns (docker exec -t, script without a size) gets the usual 80.
+    if (this.options.mode === 'bar') this.drawBar(renderBar(phase.snapshot, figures, this.stream.columns || 80));
     else if (this.options.mode === 'log') this.log(progressText(phase.snapshot, figures), phase.snapshot, figures);
   }
 
@@ -386,7 +387,7 @@ export class BackfillProgress {
   }
 
   private log(text: string, s: Snapshot, f: Figures, extra: Record<string, unknown> = {}): void {
-    this.options.logger.info(`backfill ${this.options.label}: ${text}`, { progress: { ...progressFields(s, f), ...extra } });
+    this.options.logger.info(`backfill ${this.options.label}: ${text}`, { source: this.options.label, progress: { ...progressFields(s, f), ...extra } });
   }
 
   // ── the terminal ──
