@@ -220,21 +220,22 @@ describe('BackfillProgress, log lines', () => {
   });
 });
 
-describe('BackfillProgress, the bar', () => {
-  function terminal(columns = 200) {
-    let text = '';
-    const stream = Object.assign(
-      new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          text += chunk.toString();
-          callback();
-        },
-      }),
-      { columns, isTTY: true },
-    );
-    return { stream, text: () => text };
-  }
+/** A terminal of `columns` columns that keeps what is written to it. */
+function terminal(columns = 200) {
+  let text = '';
+  const stream = Object.assign(
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        text += chunk.toString();
+        callback();
+      },
+    }),
+    { columns, isTTY: true },
+  );
+  return { stream, text: () => text };
+}
 
+describe('BackfillProgress, the bar', () => {
   it('redraws one line in place, clears it for log lines and at the end, and gives the stream back', async () => {
     const clock = fakeClock();
     const tty = terminal();
@@ -271,16 +272,7 @@ describe('BackfillProgress, the bar', () => {
 
 describe('BackfillProgress on a terminal that reports 0 columns', () => {
   it('draws the bar for 80 columns (docker exec -t, script without a size), not cut to nothing', () => {
-    let text = '';
-    const stream = Object.assign(
-      new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          text += chunk.toString();
-          callback();
-        },
-      }),
-      { columns: 0, isTTY: true },
-    );
+    const { stream, text } = terminal(0);
     const clock = fakeClock();
     const timer = fakeEvery();
     const progress = new BackfillProgress({ mode: 'bar', logger: createLogger({ format: 'json', stream }), label: 'shop', intervalMs: 10_000, clock: clock.now, every: timer.every, stream });
@@ -291,8 +283,8 @@ describe('BackfillProgress on a terminal that reports 0 columns', () => {
     clock.advance(150);
     progress.pullRecord(stats(20), 20);
     // The 80-column frame (a bar of 18), as on any 80-column terminal.
-    expect(text).toBe('\r\x1b[2Kpulling    [████░░░░░░░░░░░░░░]  20% 20/100 records · 20 booked · 80/s · ETA 1s');
-    expect(text.length - '\r\x1b[2K'.length).toBeLessThanOrEqual(80);
+    expect(text()).toBe('\r\x1b[2Kpulling    [████░░░░░░░░░░░░░░]  20% 20/100 records · 20 booked · 80/s · ETA 1s');
+    expect(text().length - '\r\x1b[2K'.length).toBeLessThanOrEqual(80);
     progress.stop();
   });
 });
