@@ -232,7 +232,10 @@ export function buildProgram(): Command {
           const start = mode === 'off' ? null : await outboxCounts(rt.db);
           if (start) progress.startDelivery(start.waiting, async () => deliveryProgress(start, await outboxCounts(rt.db)));
           const delivery = await new Deliverer(rt).drain();
-          if (start) progress.endDelivery(delivery, (await outboxCounts(rt.db)).waiting);
+          if (start) {
+            const end = await outboxCounts(rt.db);
+            progress.endDelivery(delivery, deliveryProgress(start, end), end.waiting);
+          }
           progress.stop();
           const summary = await collectSummary(rt, [intake], delivery);
           if (opts.json) printJson({ window, ...summary });

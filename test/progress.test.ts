@@ -200,12 +200,24 @@ describe('BackfillProgress, log lines', () => {
       'backfill shop: delivering: 60 of 300 outbox entries (20%), 57 delivered, 1 retrying, 0 in doubt, 1 dead; 3 entries/s, ETA 1m20s',
     ]);
     clock.advance(30_000);
-    progress.endDelivery({ delivered: 296, retrying: 1, inDoubt: 0, dead: 1 }, 2);
+    progress.endDelivery({ delivered: 296, retrying: 1, inDoubt: 0, dead: 1 }, { done: 298, delivered: 296, retrying: 1, inDoubt: 0, dead: 1 }, 2);
     logged = lines(out.text());
     expect(logged[2]!.message).toBe(
       'backfill shop: delivered in 50s: 296 delivered, 1 retrying, 0 in doubt, 1 dead; 2 outbox entries still waiting (not due yet, or behind an entry that is not delivered)',
     );
-    expect(logged[2]!.progress).toMatchObject({ phase: 'deliver', delivered: 296, dead: 1, total: 300, waiting: 2, end: true });
+    expect(logged[2]!.progress).toMatchObject({ phase: 'deliver', delivered: 296, dead: 1, total: 300, waiting: 2, end: true, byThisBackfill: 296 });
+  });
+
+  it('ends with the outbox figures of the lines before, and says how many this backfill delivered when others delivered too', async () => {
+    const { clock, out, progress } = setup();
+    progress.startDelivery(803, async () => ({ done: 740, delivered: 740, retrying: 0, inDoubt: 0, dead: 0 }));
+    clock.advance(10_000);
+    await progress.tick();
+    // The running service delivered 300 of the entries meanwhile.
+    progress.endDelivery({ delivered: 503, retrying: 0, inDoubt: 0, dead: 0 }, { done: 803, delivered: 803, retrying: 0, inDoubt: 0, dead: 0 }, 0);
+    const logged = lines(out.text());
+    expect(logged[1]!.message).toBe('backfill shop: delivered in 10s: 803 delivered, 0 retrying, 0 in doubt, 0 dead (this backfill delivered 503 of them, other kontor processes on this database the rest)');
+    expect(logged[1]!.progress).toMatchObject({ delivered: 803, total: 803, byThisBackfill: 503, end: true });
   });
 
   it('writes nothing with --no-progress', async () => {

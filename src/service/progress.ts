@@ -286,13 +286,18 @@ export class BackfillProgress {
     this.begin({ phase: 'deliver', done: 0, delivered: 0, retrying: 0, inDoubt: 0, dead: 0 }, total, poll);
   }
 
-  /** The summary line of the delivery, from the deliverer's own counts; `waiting`: entries still waiting after it. */
-  endDelivery(stats: DeliveryStats, waiting: number): void {
+  /**
+   * The summary line of the delivery. Its figures are the outbox's (`outbox`: deliveryProgress
+   * at the end), as the lines before it were; when other kontor processes delivered some of the
+   * entries meanwhile, the line says how many this one did (`stats`, the deliverer's own counts),
+   * so that its figures and the backfill's own summary add up. `waiting`: entries still waiting.
+   */
+  endDelivery(stats: DeliveryStats, outbox: DeliverCounts, waiting: number): void {
     if (this.phase?.snapshot.phase !== 'deliver') return;
-    const done = stats.delivered + stats.retrying + stats.inDoubt + stats.dead;
-    const s: Snapshot = { phase: 'deliver', done, delivered: stats.delivered, retrying: stats.retrying, inDoubt: stats.inDoubt, dead: stats.dead };
+    const s: Snapshot = { phase: 'deliver', ...outbox };
+    const others = stats.delivered < outbox.delivered ? ` (this backfill delivered ${formatCount(stats.delivered)} of them, other kontor processes on this database the rest)` : '';
     const still = waiting > 0 ? `; ${formatCount(waiting)} outbox entries still waiting (not due yet, or behind an entry that is not delivered)` : '';
-    this.finish(`delivered in ${formatDuration(this.elapsed())}: ${outcomes(s)}${still}`, s, this.phase.total, { waiting });
+    this.finish(`delivered in ${formatDuration(this.elapsed())}: ${outcomes(s)}${others}${still}`, s, this.phase.total, { waiting, byThisBackfill: stats.delivered });
   }
 
   /** Stop redrawing and logging; clears the bar. Safe to call more than once. */
