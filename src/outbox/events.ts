@@ -14,12 +14,15 @@ export interface Transition {
 /** Rows per INSERT: five parameters each, well below either database's limit. */
 const ROWS_PER_INSERT = 250;
 
+/** The placeholders of one transition's row: (entry_id, from_state, to_state, cause, at). */
+const EVENT_ROW = `(${placeholders(5)})`;
+
 /** Record transitions of several entries, one multi-row INSERT per ROWS_PER_INSERT (db/sql.ts: a hot statement). */
 export async function recordTransitions(db: Knex, transitions: readonly Transition[], at = nowIso()): Promise<void> {
   for (const rows of chunksOf(transitions, ROWS_PER_INSERT)) {
     const bindings: (string | number | null)[] = [];
     for (const t of rows) bindings.push(t.entryId, t.from, t.to, t.cause, at);
-    await sqlRun(db, `INSERT INTO outbox_events (entry_id, from_state, to_state, cause, at) VALUES ${rows.map(() => `(${placeholders(5)})`).join(', ')}`, bindings);
+    await sqlRun(db, `INSERT INTO outbox_events (entry_id, from_state, to_state, cause, at) VALUES ${rows.map(() => EVENT_ROW).join(', ')}`, bindings);
   }
 }
 
