@@ -301,7 +301,7 @@ export function parseListen(value: string): { host: string; port: number } | nul
 
 /** YAML reads an unquoted bare port (`listen: 9464`) as a number: taken as the port it is. */
 const listenAt = (example: string) =>
-  z.preprocess((v) => (typeof v === 'number' && Number.isInteger(v) ? String(v) : v), z.string().refine((v) => parseListen(v) !== null, `expected host:port, e.g. "${example}"`));
+  z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().refine((v) => parseListen(v) !== null, `expected host:port, e.g. "${example}"`));
 const webhookListen = listenAt('127.0.0.1:8787');
 
 /**
