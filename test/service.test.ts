@@ -93,14 +93,17 @@ describe('Service', () => {
     const journal = rt.targets.get('journal')!;
     let release!: () => void;
     const hanging = new Promise<void>((r) => (release = r));
+    let called!: () => void;
+    const inFlight = new Promise<void>((r) => (called = r));
     rt.targets.set('journal', { ...journal, name: 'journal', type: 'journal', lookup: (d) => journal.lookup(d), transferBalance: () => journal.transferBalance(), deliver: async () => {
+      called();
       await hanging;
       throw new Error('never answered');
     } });
     const deliverer = new Deliverer(rt as Runtime);
     const draining = deliverer.drain();
-    // Wait until the first entry is leased (the delivery is in flight).
-    while ((await listEntries(rt.db, { state: 'leased' })).length === 0) await new Promise((r) => setImmediate(r));
+    // Wait until the first delivery is in flight: the target has been called.
+    await inFlight;
     deliverer.stop();
     const released = await deliverer.settle(200);
     // The one delivery in flight may have reached the target: in-doubt, to be looked up.
