@@ -62,7 +62,7 @@ export function journalEntryOf(target: string, doc: BookDocument) {
   return { entry, lines };
 }
 
-/** Lines per INSERT of one journal entry (knex's multi-row insert on SQLite takes at most 500). */
+/** Lines per INSERT of one journal entry: knex's multi-row insert on SQLite (a compound SELECT) takes at most 500. */
 const LINES_PER_INSERT = 250;
 
 export class JournalTarget implements TargetAdapter {
@@ -96,7 +96,6 @@ export class JournalTarget implements TargetAdapter {
         return { externalId: `journal:${existing.id}` };
       }
       const entryId = Number(inserted[0]!.id);
-      // Chunked: SQLite caps knex's multi-row insert (a compound SELECT) at 500 rows.
       for (const chunk of chunksOf(lines, LINES_PER_INSERT)) await trx('journal_lines').insert(chunk.map((line) => ({ entry_id: entryId, ...line })));
       return { externalId: `journal:${entryId}` };
     });
