@@ -8,7 +8,7 @@
  * same table and the same files instead, and the Runtime is opened on that database.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -123,29 +123,41 @@ export interface OrderFiles {
 
 /**
  * Write `count` generated orders (bench/orders.ts, `seed`) as WooCommerce JSON Lines into
- * `folder`, `perFile` orders per file (`orders-00001.jsonl`, …), one file at a time: never more
- * than one file's text in memory. Files get increasing modification times in name order.
+ * `folder`, `perFile` orders per file (`orders-00001.jsonl`, …), appending a thousand lines at a
+ * time: a file may be larger than any string (the memory figure's one file of 200,000 orders).
+ * The same seed gives the same orders in the same order, whatever `count` and `perFile`.
  */
 export function writeOrderFiles(folder: string, count: number, seed: number, perFile: number): OrderFiles {
   mkdirSync(folder, { recursive: true });
   const mix: Record<string, number> = {};
-  let lines: string[] = [];
+  let fd: number | null = null;
+  let inFile = 0;
   let files = 0;
   let bytes = 0;
+  let lines: string[] = [];
   const flush = () => {
     if (lines.length === 0) return;
-    files++;
+    if (fd === null) {
+      files++;
+      fd = openSync(path.join(folder, `orders-${String(files).padStart(5, '0')}.jsonl`), 'w');
+    }
     const text = `${lines.join('\n')}\n`;
-    const file = path.join(folder, `orders-${String(files).padStart(5, '0')}.jsonl`);
-    writeFileSync(file, text);
+    writeSync(fd, text);
     bytes += Buffer.byteLength(text);
     lines = [];
   };
+  const endFile = () => {
+    flush();
+    if (fd !== null) closeSync(fd);
+    fd = null;
+    inFile = 0;
+  };
   for (const order of streamOrders(count, seed, mix)) {
     lines.push(JSON.stringify(toWooCommerceJson(order)));
-    if (lines.length >= perFile) flush();
+    if (++inFile >= perFile) endFile();
+    else if (lines.length >= 1_000) flush();
   }
-  flush();
+  endFile();
   return { orders: count, files, bytes, mix };
 }
 
@@ -246,12 +258,12 @@ export function runNode(args: string[], options: { cwd: string; env?: NodeJS.Pro
 }
 
 /**
- * Tell `onFile` each time the source's pull is asked for the record after a checkpoint (the
+ * Tell `onStep` each time the source's pull is asked for the record after a checkpoint (the
  * end of a file), that is once the intake has taken in the file's last record and saved the
- * cursor: (records so far, milliseconds since the pull started). The adapter is otherwise
- * untouched.
+ * cursor, and, with `every`, after every `every` records as well: (records so far, milliseconds
+ * since the pull started). The adapter is otherwise untouched.
  */
-export function watchPull(binding: SourceBinding, onFile: (records: number, ms: number) => void): void {
+export function watchPull(binding: SourceBinding, onStep: (records: number, ms: number) => void, every = Infinity): void {
   const adapter = binding.adapter;
   const pull = adapter.pull.bind(adapter);
   adapter.pull = async function* (options) {
@@ -260,7 +272,7 @@ export function watchPull(binding: SourceBinding, onFile: (records: number, ms: 
     for await (const record of pull(options)) {
       records++;
       yield record;
-      if (record.checkpoint) onFile(records, Number(process.hrtime.bigint() - started) / 1e6);
+      if (record.checkpoint || records % every === 0) onStep(records, Number(process.hrtime.bigint() - started) / 1e6);
     }
   };
 }

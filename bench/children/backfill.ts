@@ -37,15 +37,15 @@ const binding = rt.sources.get(source);
 if (!binding) throw new Error(`no source ${source}`);
 if (flags.includes('--no-outbox')) binding.config.targets = [];
 const samples: { records: number; ms: number; rss: number }[] = [];
-let reported = 0;
-watchPull(binding, (records, ms) => {
-  const rss = process.memoryUsage.rss();
-  samples.push({ records, ms: Math.round(ms), rss });
-  if (records - reported >= 10_000) {
-    reported = records;
+watchPull(
+  binding,
+  (records, ms) => {
+    const rss = process.memoryUsage.rss();
+    samples.push({ records, ms: Math.round(ms), rss });
     process.stderr.write(`${records} orders, ${(ms / 1000).toFixed(1)} s, RSS ${Math.round(rss / 2 ** 20)} MB, peak ${Math.round(peakRssBytes() / 2 ** 20)} MB\n`);
-  }
-});
+  },
+  10_000,
+);
 const window = { from: '1970-01-01T00:00:00.000Z', to: '9999-01-01T00:00:00.000Z' };
 const stats = await pullSource(rt, source, { window });
 const rows = Number(((await rt.db('documents').count({ n: '*' }).first()) as { n: number | string }).n);

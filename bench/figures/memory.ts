@@ -4,13 +4,12 @@
  * half of `kontor backfill`, pullSource with a window). Goal ≤ 1.2: kontor streams the orders
  * instead of loading them.
  *
- * The orders are the generated ones (bench/orders.ts) as WooCommerce JSON Lines, 1,000 per
- * file (a shop export by the thousand), read by the file source; the 20,000 are the first 20
- * files of the 200,000 (hard links). Files and databases go to /dev/shm when it has room (no
- * fsync waits, which only cost time here: the page cache is not part of a process's RSS). The file source reads one file at a time, whole
- * (src/sources/file.ts `read`: readFile, then every record of the file in an array), so a
- * folder of files is the layout that can stream at all; one file of 200,000 orders (~570 MB)
- * is more than a JavaScript string can hold and cannot be read.
+ * The orders are the generated ones (bench/orders.ts) as WooCommerce JSON Lines, each backfill's
+ * in one file (a shop's whole export: 570 MB for 200,000 orders, more than a JavaScript string
+ * can hold), read by the file source, which streams JSON Lines line by line; the 20,000 are the
+ * first orders of the 200,000 (the generator is deterministic). Files and databases go to
+ * /dev/shm when it has room (no fsync waits, which only cost time here: the page cache is not
+ * part of a process's RSS).
  *
  * OUTBOX: with it (the default), the orders are taken in as `kontor backfill` does, with an
  * outbox entry per document for one journal target. Without it (`--no-outbox`), snapshots and
@@ -18,13 +17,11 @@
  * orders with their entries might not fit the bench's 10 minutes (here: 314 s at 638 orders/s).
  * Memory is the same either way, as entries are written and forgotten per order.
  */
-import { linkSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { BenchMismatchError, type Figure, type FigureOutcome } from '../harness.js';
 import { BENCH_DIST, runNode, tempDir, writeOrderFiles, writeProject } from '../kontor.js';
 
 const OUTBOX = true;
-const PER_FILE = 1_000;
 /** Room a backfill takes per order: its file (~2.9 kB) and the database (snapshot, documents, indexes, WAL). */
 const BYTES_PER_ORDER = 12_000;
 
@@ -50,12 +47,12 @@ const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 
 export const memoryFigure: Figure = {
   name: 'memory',
-  description: 'peak RSS of a backfill of 200,000 orders over that of 20,000 (files of 1,000 orders, each run in its own process)',
+  description: 'peak RSS of a backfill of 200,000 orders over that of 20,000 (one JSON Lines file each, each run in its own process)',
   goal: { on: 'ratio', atMost: 1.2 },
   async run(options): Promise<FigureOutcome> {
     const { log } = options;
     const large = options.backfillOrders;
-    const small = Math.max(PER_FILE, Math.round(large / 10 / PER_FILE) * PER_FILE);
+    const small = Math.max(1, Math.round(large / 10));
     const root = tempDir('memory', { inMemoryBytes: (large + small) * BYTES_PER_ORDER });
     try {
       const bigDir = path.join(root.dir, 'large');
@@ -63,12 +60,9 @@ export const memoryFigure: Figure = {
       writeProject(bigDir);
       writeProject(smallDir);
       const started = Date.now();
-      const files = writeOrderFiles(path.join(bigDir, 'orders'), large, options.seed, PER_FILE);
-      log(`memory: ${large} orders written as ${files.files} files (${mb(files.bytes)} MB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      // The small backfill: the first files of the large one, the same orders.
-      mkdirSync(path.join(smallDir, 'orders'), { recursive: true });
-      const names = readdirSync(path.join(bigDir, 'orders')).sort().slice(0, small / PER_FILE);
-      for (const name of names) linkSync(path.join(bigDir, 'orders', name), path.join(smallDir, 'orders', name));
+      const files = writeOrderFiles(path.join(bigDir, 'orders'), large, options.seed, large);
+      const smallFiles = writeOrderFiles(path.join(smallDir, 'orders'), small, options.seed, small);
+      log(`memory: ${large} and ${small} orders written as one file each (${mb(files.bytes)} and ${mb(smallFiles.bytes)} MB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
       const a = await backfill(smallDir, log, `${small.toLocaleString('en-US')} orders`);
       const b = await backfill(bigDir, log, `${large.toLocaleString('en-US')} orders`);
@@ -83,11 +77,11 @@ export const memoryFigure: Figure = {
         measured: { label: `${large / 1000}k`, value: b.peakRss / 2 ** 20, unit: 'MB' },
         baseline: { label: `${small / 1000}k`, value: a.peakRss / 2 ** 20, unit: 'MB' },
         notes: [
-          `orders as WooCommerce JSON Lines, ${PER_FILE} per file (${mb(files.bytes / files.files)} MB each), read by the file source; each backfill in its own process (pullSource with a window), peak RSS = VmHWM at its end; files and database ${root.tmpfs ? 'on /dev/shm (tmpfs: no fsync waits; the page cache is not part of RSS)' : 'in the temp folder'}`,
+          `orders as WooCommerce JSON Lines, one file per backfill (${mb(files.bytes)} MB and ${mb(smallFiles.bytes)} MB), streamed by the file source; each backfill in its own process (pullSource with a window), peak RSS = VmHWM at its end; files and database ${root.tmpfs ? 'on /dev/shm (tmpfs: no fsync waits; the page cache is not part of RSS)' : 'in the temp folder'}`,
           `${small} orders: ${(a.ms / 1000).toFixed(1)} s (${rate(a)} orders/s), ${a.documents} documents, ${a.stats.quarantined} quarantined; ${large} orders: ${(b.ms / 1000).toFixed(1)} s (${rate(b)} orders/s), ${b.documents} documents, ${b.stats.quarantined} quarantined, ${b.entries} outbox entries`,
           ...(OUTBOX ? [] : ['taken in without outbox entries: with them, intake writes about twice the statements per order (docs/benchmarks.md), and 200,000 orders would not fit the bench\'s 10 minutes']),
         ],
-        details: { perFile: PER_FILE, files: files.files, bytes: files.bytes, outbox: OUTBOX, tmpfs: root.tmpfs, small: { orders: small, ...a }, large: { orders: large, ...b } },
+        details: { bytes: { large: files.bytes, small: smallFiles.bytes }, outbox: OUTBOX, tmpfs: root.tmpfs, small: { orders: small, ...a }, large: { orders: large, ...b } },
       };
     } finally {
       root.cleanup();

@@ -3,6 +3,9 @@
  * JSON Lines (`*.jsonl`: one order per line) in a shop's own format (WooCommerce, Shopify
  * REST, Shopware 6), or of CSV files in kontor's documented columns (docs/sources/csv.md).
  *
+ * A `*.jsonl` file streams: it is read in chunks and yields each line's record as it comes, so
+ * one export of any size goes through in bounded memory. A `*.json` or CSV file is read whole.
+ *
  * Cursor: `<mtime ms>|<file name>` of the last file read completely. Files are read in
  * (mtime, name) order, so a file dropped or rewritten later is picked up on the next pull.
  * Write files atomically (write elsewhere, then rename into the folder).
@@ -14,7 +17,7 @@
  * A crash before the move reads the file again; intake recognises its records by content hash.
  */
 import { constants as fsConstants } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import path from 'node:path';
 import { parseCsvOrders } from './csv-order.js';
@@ -125,34 +128,42 @@ function jsonErrorAt(text: string): string {
   return `${before.length}:${before[before.length - 1]!.length + 1}: invalid JSON (${printParseErrorCode(first.error)})`;
 }
 
+type Envelopes = readonly string[];
+
+/** A value without the one-key envelope a shop's API wraps it in (`{"order": …}`). */
+function unwrap(value: unknown, envelopes: Envelopes): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const keys = Object.keys(value);
+  return keys.length === 1 && envelopes.includes(keys[0]!) ? (value as Record<string, unknown>)[keys[0]!] : value;
+}
+
+function idOf(value: unknown, fallback: string): string {
+  return value && typeof value === 'object' && 'id' in value && (typeof value.id === 'number' || typeof value.id === 'string') ? String(value.id) : fallback;
+}
+
+/** The record of line `lineNumber` (1-based, not blank) of a JSON Lines file. */
+function recordOfLine(fileLabel: string, line: string, lineNumber: number, envelopes: Envelopes): SourceRecord {
+  const origin = `${fileLabel}:${lineNumber}`;
+  try {
+    const value: unknown = unwrap(JSON.parse(line), envelopes);
+    return { id: idOf(value, origin), raw: JSON.stringify(value), origin, supersedes: origin };
+  } catch {
+    return { id: origin, raw: line, origin, readError: `${fileLabel}:${lineNumber}:${jsonErrorAt(line).replace(/^1:/, '')}` };
+  }
+}
+
 /** The records in one file's text: a JSON object, a JSON array, or JSON Lines. */
-export function recordsOfText(fileLabel: string, text: string, jsonLines: boolean, envelopes: readonly string[] = []): SourceRecord[] {
-  const unwrap = (value: unknown): unknown => {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
-    const keys = Object.keys(value);
-    return keys.length === 1 && envelopes.includes(keys[0]!) ? (value as Record<string, unknown>)[keys[0]!] : value;
-  };
-  const idOf = (value: unknown, fallback: string): string =>
-    value && typeof value === 'object' && 'id' in value && (typeof value.id === 'number' || typeof value.id === 'string')
-      ? String(value.id)
-      : fallback;
+export function recordsOfText(fileLabel: string, text: string, jsonLines: boolean, envelopes: Envelopes = []): SourceRecord[] {
   if (jsonLines) {
     const records: SourceRecord[] = [];
     text.split('\n').forEach((line, i) => {
-      if (line.trim() === '') return;
-      const origin = `${fileLabel}:${i + 1}`;
-      try {
-        const value: unknown = unwrap(JSON.parse(line));
-        records.push({ id: idOf(value, origin), raw: JSON.stringify(value), origin, supersedes: origin });
-      } catch {
-        records.push({ id: origin, raw: line, origin, readError: `${fileLabel}:${i + 1}:${jsonErrorAt(line).replace(/^1:/, '')}` });
-      }
+      if (line.trim() !== '') records.push(recordOfLine(fileLabel, line, i + 1, envelopes));
     });
     return records;
   }
   let value: unknown;
   try {
-    value = unwrap(JSON.parse(text));
+    value = unwrap(JSON.parse(text), envelopes);
   } catch {
     return [{ id: fileLabel, raw: text, origin: fileLabel, readError: `${fileLabel}:${jsonErrorAt(text)}` }];
   }
@@ -161,6 +172,28 @@ export function recordsOfText(fileLabel: string, text: string, jsonLines: boolea
     const origin = Array.isArray(value) ? `${fileLabel}[${i}]` : fileLabel;
     return { id: idOf(item, origin), raw: JSON.stringify(item), origin, supersedes: fileLabel };
   });
+}
+
+/**
+ * The lines of an open file, split on `\n` as `recordsOfText` splits a text (the same line
+ * numbers), read 64 KiB at a time. Closes the file when done, also when the reader stops early.
+ */
+async function* linesOf(handle: FileHandle): AsyncGenerator<string> {
+  try {
+    let rest = '';
+    for await (const chunk of handle.createReadStream({ encoding: 'utf8', autoClose: false, highWaterMark: 64 * 1024 })) {
+      const text = rest + (chunk as string);
+      let start = 0;
+      for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+        yield text.slice(start, end);
+        start = end + 1;
+      }
+      rest = text.slice(start);
+    }
+    yield rest;
+  } finally {
+    await handle.close();
+  }
 }
 
 export class FileSource implements SourceAdapter {
@@ -218,10 +251,38 @@ export class FileSource implements SourceAdapter {
     return entries.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  private async read(entry: FileEntry): Promise<SourceRecord[]> {
-    const text = await readFile(path.join(this.folder, entry.name), 'utf8');
-    // Origins name the configured folder, so they read the same from any working directory.
-    return this.recordsOfFile(path.posix.join(this.label.split(path.sep).join('/'), entry.name), text);
+  /** A file as record origins name it: after the configured folder, so they read the same from any working directory. */
+  private fileLabel(name: string): string {
+    return path.posix.join(this.label.split(path.sep).join('/'), name);
+  }
+
+  private streams(name: string): boolean {
+    return this.format !== 'csv' && /\.jsonl$/i.test(name);
+  }
+
+  /**
+   * The records of one file in file order, or null when the file is gone since the listing
+   * (moved by another kontor process, or by hand). JSON Lines stream; other files are read whole.
+   */
+  private async records(entry: FileEntry): Promise<AsyncIterable<SourceRecord> | Iterable<SourceRecord> | null> {
+    const file = path.join(this.folder, entry.name);
+    const label = this.fileLabel(entry.name);
+    try {
+      if (this.streams(entry.name)) return this.jsonLinesRecords(label, await open(file));
+      return this.recordsOfFile(label, await readFile(file, 'utf8'));
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  private async *jsonLinesRecords(label: string, handle: FileHandle): AsyncGenerator<SourceRecord> {
+    const envelopes = ENVELOPES[this.format as Exclude<FileFormat, 'csv'>];
+    let lineNumber = 0;
+    for await (const line of linesOf(handle)) {
+      lineNumber++;
+      if (line.trim() !== '') yield recordOfLine(label, line, lineNumber, envelopes);
+    }
   }
 
   /**
@@ -250,17 +311,15 @@ export class FileSource implements SourceAdapter {
       if (n !== null) onTotal(n);
     }
     for (const entry of entries) {
-      const checkpoint = checkpointOf(entry);
-      let records: SourceRecord[];
-      try {
-        records = await this.read(entry);
-      } catch (error) {
-        if (errorCode(error) === 'ENOENT') continue;
-        throw error;
+      const records = await this.records(entry);
+      if (records === null) continue;
+      // The checkpoint goes on a file's last record, known as the last once the end is read.
+      let held: SourceRecord | undefined;
+      for await (const record of records) {
+        if (held) yield held;
+        held = record;
       }
-      for (let i = 0; i < records.length; i++) {
-        yield i === records.length - 1 ? { ...records[i]!, checkpoint } : records[i]!;
-      }
+      if (held) yield { ...held, checkpoint: checkpointOf(entry) };
     }
   }
 
@@ -269,7 +328,12 @@ export class FileSource implements SourceAdapter {
     let n = 0;
     for (const entry of entries) {
       try {
-        n += (await this.read(entry)).length;
+        if (this.streams(entry.name)) {
+          // Lines, not records: counting does not parse what the pull will parse anyway.
+          for await (const line of linesOf(await open(path.join(this.folder, entry.name)))) if (line.trim() !== '') n++;
+        } else {
+          n += (await this.records(entry) as SourceRecord[] | null)?.length ?? 0;
+        }
       } catch (error) {
         if (errorCode(error) !== 'ENOENT') return null;
       }
@@ -320,8 +384,9 @@ export class FileSource implements SourceAdapter {
 
   async fetch(id: string): Promise<SourceRecord | null> {
     for (const entry of (await this.files()).reverse()) {
-      const hit = (await this.read(entry)).find((r) => r.id === id);
-      if (hit) return hit;
+      const records = await this.records(entry);
+      if (records === null) continue;
+      for await (const record of records) if (record.id === id) return record;
     }
     return null;
   }

@@ -1,0 +1,162 @@
+/**
+ * The file source streams JSON Lines: a `*.jsonl` file is read in chunks and yields its records
+ * as they come, with exactly the records (ids, origins, raw text, read errors, line numbers) that
+ * reading the whole text gives, the checkpoint on the last one only, and the file closed however
+ * the reader stops. Real files in a temp folder, and a named pipe to show that records flow
+ * before a file ends.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FileSource, recordsOfText } from '../src/sources/file.js';
+import type { SourceRecord } from '../src/sources/types.js';
+
+const ROOT = path.join(import.meta.dirname, '..');
+const ORDER = JSON.parse(readFileSync(path.join(ROOT, 'examples', 'orders', 'wc-order-1001.json'), 'utf8')) as Record<string, unknown>;
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function folder(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kontor-stream-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function source(dir: string, format: 'woocommerce' | 'shopify' = 'woocommerce'): FileSource {
+  return new FileSource({ name: 'files', folder: dir, label: 'orders', format });
+}
+
+async function pullAll(s: FileSource, onTotal?: (n: number) => void): Promise<SourceRecord[]> {
+  const out: SourceRecord[] = [];
+  for await (const record of s.pull({ cursor: null, onTotal })) out.push(record);
+  return out;
+}
+
+/** Open file descriptors of this process (Linux). */
+function openFiles(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/**
+ * A JSON Lines text of `n` orders (≈ 3 kB each, so many 64 KiB chunks) with what a real export
+ * holds at its edges: multi-byte characters that chunk boundaries cut, blank lines, a CRLF line,
+ * a broken line, and no newline after the last line.
+ */
+function exportText(n: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const order = { ...ORDER, id: 10_000 + i, number: String(10_000 + i), customer_note: `Grüße aus Zürich 🧾 ${'é'.repeat(i % 97)}` };
+    lines.push(JSON.stringify(order));
+    if (i === 10) lines.push('');
+    if (i === 20) lines.push('   ');
+    if (i === 30) lines.push('{"id": 99999, "broken": ');
+  }
+  lines[40] = `${lines[40]}\r`;
+  return lines.join('\n');
+}
+
+describe('file source: JSON Lines stream', () => {
+  it('yields the records reading the whole text gives, the checkpoint on the last record only', async () => {
+    const dir = folder();
+    const text = exportText(400);
+    expect(Buffer.byteLength(text)).toBeGreaterThan(16 * 64 * 1024);
+    writeFileSync(path.join(dir, 'export.jsonl'), text);
+
+    const records = await pullAll(source(dir));
+    const expected = recordsOfText('orders/export.jsonl', text, true);
+    expect(records).toHaveLength(401);
+    expect(records.map(({ checkpoint: _, ...r }) => r)).toEqual(expected);
+    expect(records.filter((r) => r.checkpoint).map((r) => r.origin)).toEqual([records.at(-1)!.origin]);
+    expect(records.at(-1)!.checkpoint).toMatch(/^\d{15}\|export\.jsonl$/);
+    // The broken line names its line, and the lines after it keep their numbers.
+    const broken = records.find((r) => r.readError)!;
+    expect(broken.readError).toMatch(/^orders\/export\.jsonl:34:\d+: invalid JSON/);
+    expect(records.find((r) => r.id === '10399')!.origin).toBe(`orders/export.jsonl:${400 + 3}`);
+    expect(JSON.parse(records.find((r) => r.id === '10096')!.raw)).toMatchObject({ customer_note: `Grüße aus Zürich 🧾 ${'é'.repeat(96)}` });
+  });
+
+  it('unwraps API envelopes line by line, as a whole text is unwrapped', async () => {
+    const dir = folder();
+    const text = `${JSON.stringify({ order: { id: 1, name: '#1001' } })}\n${JSON.stringify({ id: 2, name: '#1002' })}\n`;
+    writeFileSync(path.join(dir, 'api.jsonl'), text);
+    const records = await pullAll(source(dir, 'shopify'));
+    expect(records.map(({ checkpoint: _, ...r }) => r)).toEqual(recordsOfText('orders/api.jsonl', text, true, ['order', 'orders']));
+    expect(records.map((r) => r.id)).toEqual(['1', '2']);
+  });
+
+  it('yields a record before the file ends (read from a named pipe while it is being written)', async () => {
+    const dir = folder();
+    const fifo = path.join(dir, 'live.jsonl');
+    execFileSync('mkfifo', [fifo]);
+    const line = (id: number) => `${JSON.stringify({ ...ORDER, id })}\n`;
+    const writing = open(fifo, 'w');
+    const pull = source(dir).pull({ cursor: null })[Symbol.asyncIterator]();
+    const first = pull.next();
+    const writer = await writing;
+    await writer.write(line(1));
+    await writer.write(line(2));
+    // Record 1 is out while the writer still holds the file open: the file has not ended.
+    expect((await first).value).toMatchObject({ id: '1', origin: 'orders/live.jsonl:1' });
+    expect((await first).value.checkpoint).toBeUndefined();
+    const second = pull.next();
+    await writer.write(line(3));
+    await writer.close();
+    expect((await second).value).toMatchObject({ id: '2' });
+    const third = await pull.next();
+    expect(third.value).toMatchObject({ id: '3', origin: 'orders/live.jsonl:3' });
+    expect(third.value.checkpoint).toMatch(/\|live\.jsonl$/);
+    expect((await pull.next()).done).toBe(true);
+  });
+
+  it('closes the file when the reader stops in the middle of it', async () => {
+    const dir = folder();
+    writeFileSync(path.join(dir, 'export.jsonl'), exportText(300));
+    const before = openFiles();
+    let taken = 0;
+    for await (const _record of source(dir).pull({ cursor: null })) {
+      if (++taken === 5) break;
+    }
+    expect(taken).toBe(5);
+    expect(openFiles()).toBe(before);
+  });
+
+  it('counts the records of a JSON Lines file (onTotal) by its lines, before the first record', async () => {
+    const dir = folder();
+    writeFileSync(path.join(dir, 'export.jsonl'), exportText(250));
+    const totals: number[] = [];
+    const before = openFiles();
+    const records = await pullAll(source(dir), (n) => totals.push(n));
+    // Blank lines are no records; the broken line is one (it is quarantined).
+    expect(totals).toEqual([251]);
+    expect(records).toHaveLength(251);
+    expect(openFiles()).toBe(before);
+  });
+
+  it('fetches one record from the middle of a JSON Lines file, and closes the file', async () => {
+    const dir = folder();
+    writeFileSync(path.join(dir, 'export.jsonl'), exportText(300));
+    const s = source(dir);
+    const before = openFiles();
+    const hit = await s.fetch('10150');
+    expect(hit).toMatchObject({ id: '10150', origin: 'orders/export.jsonl:154' });
+    expect(s.parse(hit!)).toMatchObject({ id: '10150' });
+    expect(await s.fetch('nope')).toBeNull();
+    expect(openFiles()).toBe(before);
+  });
+
+  it('skips a JSON Lines file that is gone between the listing and the reading', async () => {
+    const dir = folder();
+    writeFileSync(path.join(dir, 'a.jsonl'), `${JSON.stringify({ ...ORDER, id: 1 })}\n`);
+    writeFileSync(path.join(dir, 'b.jsonl'), `${JSON.stringify({ ...ORDER, id: 2 })}\n`);
+    const pull = source(dir).pull({ cursor: null })[Symbol.asyncIterator]();
+    expect((await pull.next()).value).toMatchObject({ id: '1' });
+    rmSync(path.join(dir, 'b.jsonl'));
+    expect((await pull.next()).done).toBe(true);
+  });
+});
