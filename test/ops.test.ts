@@ -22,7 +22,7 @@ import { Metrics } from '../src/service/metrics.js';
 import { startOpsServer, STATUS_COOKIE } from '../src/service/ops-server.js';
 import { openRuntime, type Runtime } from '../src/service/runtime.js';
 import { Service } from '../src/service/service.js';
-import { freshness } from '../src/service/status.js';
+import { collectStatus, formatStatus, freshness } from '../src/service/status.js';
 import { quarantineRecord } from '../src/store/quarantine.js';
 import { startRunMyAccounts } from '../src/targets/runmyaccounts/emulator.js';
 import type { TargetAdapter } from '../src/targets/types.js';
@@ -270,6 +270,11 @@ describe('/metrics', () => {
     expect(v('kontor_outbox_entries', { state: 'pending' })).toBe(2);
     expect(v('kontor_outbox_entries', { state: 'retry' })).toBe(1);
     expect(v('kontor_outbox_entries', { state: 'in_doubt' })).toBe(1);
+    // kontor status names them with their reasons, dead and in doubt alike.
+    const status = await collectStatus(rt, { transferBalance: async () => ({ balance: null, error: 'not read' }) });
+    expect(status.inDoubt).toEqual([{ id: expect.any(Number) as unknown, target: 'journal', document: expect.stringContaining('1002') as unknown, reason: expect.stringContaining('socket hang up') as unknown }]);
+    expect(status.dead.map((d) => d.reason)).toEqual([expect.stringContaining('refused'), expect.stringContaining('refused')]);
+    expect(formatStatus(status)).toMatch(/ {2}in doubt #\d+ \S*1002\S* → journal: .*socket hang up/);
   });
 
   it('times the HTTP exchanges of a target (Run my Accounts emulator) by target and status class', async () => {

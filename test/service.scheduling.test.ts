@@ -79,12 +79,24 @@ describe('scheduled jobs', () => {
 
     // A scheduled tick is recorded the same way (the run's delivery round included).
     await svc.jobs.get('source:samples')!.tick('scheduled');
-    expect(await jobRun(rt, 'source:samples')).toMatchObject({ outcome: 'ok', detail: '0 read, 0 booked, 0 quarantined; 0 delivered, 0 dead' });
+    const last = (await jobRun(rt, 'source:samples'))!;
+    expect(last).toMatchObject({ outcome: 'ok', detail: '0 read, 0 booked, 0 quarantined; 0 delivered, 0 dead' });
     stop.abort();
     await svc.done;
 
     const status = await runCli(['status', '--json'], { cwd: dir });
-    expect(JSON.parse(status.stdout)).toMatchObject({ jobs: [{ job: 'source:samples', outcome: 'ok' }], leases: [] });
+    const json = JSON.parse(status.stdout) as Record<string, unknown>;
+    expect(json).toMatchObject({
+      jobs: [{ job: 'source:samples', outcome: 'ok', knownSince: last.known_since, startedAt: last.started_at, finishedAt: last.finished_at, lastOkAt: last.last_ok_at, owner: last.owner }],
+      cursors: [{ source: 'samples', savedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown }],
+      leases: [],
+    });
+    // The JSON contract names every key in camelCase; only the currencies of a balance are codes.
+    const keys = (value: unknown, at: string): string[] =>
+      value === null || typeof value !== 'object'
+        ? []
+        : Object.entries(value).flatMap(([k, v]) => [...(Array.isArray(value) || at.endsWith('.balance') ? [] : [`${at}.${k}`]), ...keys(v, `${at}.${k}`)]);
+    expect(keys(json, '').filter((k) => !/^[a-z][a-zA-Z0-9]*$/.test(k.slice(k.lastIndexOf('.') + 1)))).toEqual([]);
     const text = await runCli(['status'], { cwd: dir });
     expect(text.stdout).toMatch(/jobs \(last run\):\n {2}source:samples: ok, started \S+, ended \S+: 0 read, 0 booked/);
   });

@@ -79,7 +79,7 @@ function listSection(id: string, title: string, items: Raw[], empty: string): Ra
 function mainOf(status: Status, readiness: Readiness): Raw {
   const now = new Date(status.generatedAt);
   const dead = status.dead.map((d) => html`<li><b>#${d.id}</b> ${d.document} → ${d.target}<br><small>${d.reason ?? ''}</small></li>`);
-  const inDoubt = status.inDoubt.map((d) => html`<li><b>#${d.id}</b> ${d.document} → ${d.target}<br><small>${d.cause ?? ''}</small></li>`);
+  const inDoubt = status.inDoubt.map((d) => html`<li><b>#${d.id}</b> ${d.document} → ${d.target}<br><small>${d.reason ?? ''}</small></li>`);
   const quarantine = status.quarantine.map((q) => html`<li><b>#${q.id}</b> ${q.source} order ${q.record} <small class="muted">(${q.origin})</small><br><small>${q.field ? `${q.field}: ` : ''}${q.reason}</small></li>`);
   const transfer = status.transfer.map((t) => html`<tr data-target="${t.target}"><th scope="row">${t.target}</th><td>${t.account}</td><td class="${t.balance ? 'num' : 'bad'}">${formatTransfer(t.balance, t.error)}</td></tr>`);
   const credentials = status.credentials.map((c) => html`<li><span class="badge ${c.level === 'ok' ? 'ok' : c.level === 'expired' ? 'bad' : 'warn'}">${c.level}</span> ${c.message}</li>`);

@@ -160,17 +160,60 @@ export async function webhookStatus(rt: Runtime) {
 
 export type TransferReading = { balance: Record<string, Minor> | null; error: string | null };
 
+/** A saved cursor, of a configured source or of one no longer configured. */
+export interface CursorStatus {
+  source: string;
+  cursor: string;
+  savedAt: string;
+}
+
+/** A scheduled job of `kontor run` and its last run. */
+export interface JobStatus {
+  job: string;
+  knownSince: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  outcome: JobRun['outcome'];
+  detail: string | null;
+  /** The process that ran it last. */
+  owner: string | null;
+  /** When its last successful run ended. */
+  lastOkAt: string | null;
+}
+
+/** A source being pulled right now, and by whom. */
+export interface LeaseStatus {
+  source: string;
+  owner: string;
+  purpose: string;
+  takenAt: string;
+  renewedAt: string;
+  leaseUntil: string;
+}
+
+/** An outbox entry that needs a person: dead, or in doubt (its outcome at the target unknown). */
+export interface EntryStatus {
+  id: number;
+  target: string;
+  document: string;
+  reason: string | null;
+}
+
+/**
+ * What `kontor status --json` prints, the status page shows and docs/cli.md documents: every key
+ * in camelCase, times as ISO 8601 UTC, amounts in minor units.
+ */
 export interface Status {
   generatedAt: string;
   sources: SourceStatus[];
-  cursors: CursorRow[];
+  cursors: CursorStatus[];
   /** The scheduled jobs' last runs (kontor run). */
-  jobs: JobRun[];
+  jobs: JobStatus[];
   /** Sources being pulled right now, by any process. */
-  leases: SourceLease[];
+  leases: LeaseStatus[];
   backlog: BacklogRow[];
-  dead: { id: number; target: string; document: string; reason: string | null }[];
-  inDoubt: { id: number; target: string; document: string; cause: string | null }[];
+  dead: EntryStatus[];
+  inDoubt: EntryStatus[];
   quarantine: { id: number; source: string; record: string; origin: string; field: string | null; reason: string }[];
   /** As each target sees it (Run my Accounts: gl/v2/saldo); a target out of reach is shown, not thrown. */
   transfer: { target: string; type: string; account: string; balance: Record<string, Minor> | null; error: string | null }[];
@@ -195,12 +238,21 @@ export async function collectStatus(rt: Runtime, options: StatusOptions = {}): P
   return {
     generatedAt: now.toISOString(),
     sources: sourcesOf(rt, cursors, jobs, leases, now),
-    cursors,
-    jobs,
-    leases,
+    cursors: cursors.map((c) => ({ source: c.source, cursor: c.cursor, savedAt: c.updated_at })),
+    jobs: jobs.map((j) => ({
+      job: j.job,
+      knownSince: j.known_since,
+      startedAt: j.started_at,
+      finishedAt: j.finished_at,
+      outcome: j.outcome,
+      detail: j.detail,
+      owner: j.owner,
+      lastOkAt: j.last_ok_at,
+    })),
+    leases: leases.map((l) => ({ source: l.source, owner: l.owner, purpose: l.purpose, takenAt: l.taken_at, renewedAt: l.renewed_at, leaseUntil: l.lease_until })),
     backlog: await backlog(rt.db),
     dead: (await listEntries(rt.db, { state: 'dead' })).map((e) => ({ id: e.id, target: e.target, document: e.doc_key, reason: e.last_error })),
-    inDoubt: (await listEntries(rt.db, { state: 'in_doubt' })).map((e) => ({ id: e.id, target: e.target, document: e.doc_key, cause: e.last_error })),
+    inDoubt: (await listEntries(rt.db, { state: 'in_doubt' })).map((e) => ({ id: e.id, target: e.target, document: e.doc_key, reason: e.last_error })),
     quarantine: (await listQuarantine(rt.db)).map((q) => ({ id: q.id, source: q.source, record: q.record_id, origin: q.origin, field: q.field, reason: q.reason })),
     transfer: await Promise.all(
       rt.config.targets.map(async (t) => {
@@ -233,13 +285,13 @@ export function formatStatus(status: Status): string {
   }
   if (status.jobs.length > 0) out.push('jobs (last run):');
   for (const j of status.jobs) {
-    out.push(`  ${j.job}: ${j.started_at ? `${j.outcome ?? '?'}, started ${j.started_at}${j.finished_at ? `, ended ${j.finished_at}` : ''}${j.detail ? `: ${j.detail}` : ''}` : 'never run'}`);
+    out.push(`  ${j.job}: ${j.startedAt ? `${j.outcome ?? '?'}, started ${j.startedAt}${j.finishedAt ? `, ended ${j.finishedAt}` : ''}${j.detail ? `: ${j.detail}` : ''}` : 'never run'}`);
   }
   out.push('outbox:');
   if (status.backlog.length === 0) out.push('  empty');
   for (const b of status.backlog) out.push(`  ${b.target}: ${b.count} ${b.state}`);
   for (const d of status.dead) out.push(`  dead #${d.id} ${d.document} → ${d.target}: ${d.reason ?? ''}`);
-  for (const d of status.inDoubt) out.push(`  in doubt #${d.id} ${d.document} → ${d.target}: ${d.cause ?? ''}`);
+  for (const d of status.inDoubt) out.push(`  in doubt #${d.id} ${d.document} → ${d.target}: ${d.reason ?? ''}`);
   out.push(status.quarantine.length === 0 ? 'quarantine: empty' : 'quarantine:');
   for (const q of status.quarantine) out.push(`  #${q.id} ${q.source} order ${q.record} (${q.origin}): ${q.field ? `${q.field}: ` : ''}${q.reason}`);
   out.push('transfer accounts:');
