@@ -256,7 +256,8 @@ export class FileSource implements SourceAdapter {
     return path.posix.join(this.label.split(path.sep).join('/'), name);
   }
 
-  private streams(name: string): boolean {
+  /** JSON Lines files are read as a stream; the others whole. */
+  private isJsonLines(name: string): boolean {
     return this.format !== 'csv' && /\.jsonl$/i.test(name);
   }
 
@@ -268,7 +269,7 @@ export class FileSource implements SourceAdapter {
     const file = path.join(this.folder, entry.name);
     const label = this.fileLabel(entry.name);
     try {
-      if (this.streams(entry.name)) return this.jsonLinesRecords(label, await open(file));
+      if (this.isJsonLines(entry.name)) return this.jsonLinesRecords(label, await open(file));
       return this.recordsOfFile(label, await readFile(file, 'utf8'));
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return null;
@@ -327,12 +328,13 @@ export class FileSource implements SourceAdapter {
   private async countRecords(entries: FileEntry[]): Promise<number | null> {
     let n = 0;
     for (const entry of entries) {
+      const file = path.join(this.folder, entry.name);
       try {
-        if (this.streams(entry.name)) {
+        if (this.isJsonLines(entry.name)) {
           // Lines, not records: counting does not parse what the pull will parse anyway.
-          for await (const line of linesOf(await open(path.join(this.folder, entry.name)))) if (line.trim() !== '') n++;
+          for await (const line of linesOf(await open(file))) if (line.trim() !== '') n++;
         } else {
-          n += (await this.records(entry) as SourceRecord[] | null)?.length ?? 0;
+          n += this.recordsOfFile(this.fileLabel(entry.name), await readFile(file, 'utf8')).length;
         }
       } catch (error) {
         if (errorCode(error) !== 'ENOENT') return null;
