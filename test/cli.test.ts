@@ -58,7 +58,7 @@ describe('kontor CLI', () => {
     expect((await runCli(['outbox', 'list', '--state', 'lost'], { cwd: dir })).code).toBe(2);
   });
 
-  it('says plainly what is not implemented yet, with exit 2', async () => {
+  it('check --online says what it cannot check: a journal has no chart, and Billecta refuses an api_key with exit 2', async () => {
     const dir = tempProject();
     // A journal has no chart online; Run my Accounts does (test/targets.runmyaccounts.service.test.ts).
     const online = await runCli(['check', '--online'], { cwd: dir });
