@@ -8,7 +8,6 @@
  * - PermanentError: the target refused the document for good. Dead-letter it for an operator.
  * - CredentialError: the target refused kontor's key. No document is at fault: stop delivering to
  *   that target, keep its entries, alert once; a person renews the key (docs/credentials.md).
- * - NotImplementedError: the command or option exists in the design but not in this build.
  */
 
 export abstract class KontorError extends Error {
@@ -45,14 +44,6 @@ export class ConfigError extends KontorError {
 export class UsageError extends KontorError {
   override name = 'UsageError';
   readonly exitCode = 2;
-}
-
-export class NotImplementedError extends KontorError {
-  override name = 'NotImplementedError';
-  readonly exitCode = 2;
-  constructor(what: string, arrivesWith: string) {
-    super(`${what} is not implemented yet (${arrivesWith})`);
-  }
 }
 
 /** One record cannot be turned into documents; it is quarantined with this reason. */
