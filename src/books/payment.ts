@@ -52,16 +52,6 @@ export function openItemOf(doc: SalesDocument, payments: readonly PaymentDocumen
   };
 }
 
-/** Open items of every sales document among `docs`. A payment on an unknown number is an error. */
-export function openItems(docs: readonly BookDocument[]): OpenItem[] {
-  const sales = docs.filter((d): d is SalesDocument => d.kind === 'invoice' || d.kind === 'credit-note' || d.kind === 'storno');
-  const payments = docs.filter((d): d is PaymentDocument => d.kind === 'payment');
-  const numbers = new Set(sales.map((d) => d.number));
-  const orphan = payments.find((p) => !numbers.has(p.appliesTo));
-  if (orphan) throw new BooksError(`${formatDocumentKey(orphan.key)} pays ${orphan.appliesTo}, which is not among the documents`);
-  return sales.map((doc) => openItemOf(doc, payments));
-}
-
 export interface PaymentPolicy {
   /** Accounts a payment must never debit directly (the bank accounts Run my Accounts books itself). */
   bankAccounts?: readonly string[];

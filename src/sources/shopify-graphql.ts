@@ -60,9 +60,6 @@
  */
 import type { Json } from './reader.js';
 
-/** The most a single query may cost, unless the server says otherwise (Shopify: 1000). */
-export const SINGLE_QUERY_MAX_COST = 1000;
-
 /** Nested page sizes of the list query: small, because Shopify prices a query by `first` × children. */
 export const NESTED = { lineItems: 10, shippingLines: 5, discountApplications: 5 } as const;
 /** Page size of the follow-up queries that complete an order whose nested lists did not fit. */
