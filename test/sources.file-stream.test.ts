@@ -81,6 +81,16 @@ describe('file source: JSON Lines stream', () => {
     expect(JSON.parse(records.find((r) => r.id === '10096')!.raw)).toMatchObject({ customer_note: `Grüße aus Zürich 🧾 ${'é'.repeat(96)}` });
   });
 
+  it('reads a line longer than several chunks whole, with the lines around it', async () => {
+    const dir = folder();
+    const long = JSON.stringify({ ...ORDER, id: 2, customer_note: 'ä'.repeat(300_000) });
+    const text = [JSON.stringify({ ...ORDER, id: 1 }), long, JSON.stringify({ ...ORDER, id: 3 })].join('\n');
+    writeFileSync(path.join(dir, 'long.jsonl'), text);
+    const records = await pullAll(source(dir));
+    expect(records.map(({ checkpoint: _, ...r }) => r)).toEqual(recordsOfText('orders/long.jsonl', text, true));
+    expect(records.map((r) => [r.id, r.origin])).toEqual([['1', 'orders/long.jsonl:1'], ['2', 'orders/long.jsonl:2'], ['3', 'orders/long.jsonl:3']]);
+  });
+
   it('unwraps API envelopes line by line, as a whole text is unwrapped', async () => {
     const dir = folder();
     const text = `${JSON.stringify({ order: { id: 1, name: '#1001' } })}\n${JSON.stringify({ id: 2, name: '#1002' })}\n`;

@@ -184,7 +184,8 @@ async function* linesOf(handle: FileHandle): AsyncGenerator<string> {
     for await (const chunk of handle.createReadStream({ encoding: 'utf8', autoClose: false, highWaterMark: 64 * 1024 })) {
       const text = rest + (chunk as string);
       let start = 0;
-      for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+      // `rest` holds no newline: searching from its end keeps a line longer than a chunk linear.
+      for (let end = text.indexOf('\n', rest.length); end !== -1; end = text.indexOf('\n', start)) {
         yield text.slice(start, end);
         start = end + 1;
       }
@@ -292,7 +293,7 @@ export class FileSource implements SourceAdapter {
    * record that names its line and column, and the file's other orders still flow.
    */
   recordsOfFile(fileLabel: string, text: string): SourceRecord[] {
-    if (this.format !== 'csv') return recordsOfText(fileLabel, text, /\.jsonl$/i.test(fileLabel), ENVELOPES[this.format]);
+    if (this.format !== 'csv') return recordsOfText(fileLabel, text, this.isJsonLines(fileLabel), ENVELOPES[this.format]);
     const { orders, errors } = parseCsvOrders(this.name, text, fileLabel);
     return [
       ...orders.map((order) => ({ id: order.id, raw: JSON.stringify(order), origin: `${fileLabel}#${order.id}`, supersedes: `${fileLabel}#${order.id}` })),
