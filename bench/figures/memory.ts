@@ -5,7 +5,7 @@
  * instead of loading them.
  *
  * The orders are the generated ones (bench/orders.ts) as WooCommerce JSON Lines, each backfill's
- * in one file (a shop's whole export: 570 MB for 200,000 orders, more than a JavaScript string
+ * in one file (a shop's whole export: 546 MB for 200,000 orders, more than a JavaScript string
  * can hold), read by the file source, which streams JSON Lines line by line; the 20,000 are the
  * first orders of the 200,000 (the generator is deterministic). Files and databases go to
  * /dev/shm when it has room (no fsync waits, which only cost time here: the page cache is not
