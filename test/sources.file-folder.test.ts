@@ -4,7 +4,7 @@
  * failed/ are never read again; a crash before the move reads the file again without booking
  * anything twice. Real temp folders, real SQLite, intake as the service runs it.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
@@ -163,6 +163,41 @@ describe('file source with move_processed', () => {
 
     // failed/ is not read again.
     expect(await pullSource(h.rt, 'samples')).toMatchObject({ read: 0 });
+  });
+
+  it('quarantines a *.json file too large to read whole, with advice, moves it to failed/, and books the other files', async () => {
+    const h = await harness(MOVE);
+    // The limit is Node's longest string (~512 MiB) by default; a small one stands in for it here.
+    const binding = h.rt.sources.get('samples')!;
+    // Large enough for every sample file (one order each), too small for three orders.
+    const limit = Math.max(...SAMPLES.map((n) => statSync(path.join(h.orders, n)).size));
+    binding.adapter = new FileSource({ name: 'samples', folder: h.orders, label: 'examples/orders', format: 'woocommerce', moveProcessed: true, wholeFileMaxBytes: limit });
+    const big = JSON.stringify([newOrder(7201), newOrder(7202), newOrder(7203)]);
+    expect(Buffer.byteLength(big)).toBeGreaterThan(limit);
+    drop(h.orders, 'export.json', big);
+    drop(h.orders, 'later.jsonl', `${JSON.stringify(newOrder(7204))}\n`, 120_000);
+    let total: number | undefined;
+    const stats = await pullSource(h.rt, 'samples', { onTotal: (n) => (total = n) });
+    expect(stats).toMatchObject({ read: 7, booked: 6, quarantined: 1 });
+    // Counted as one record, without reading it.
+    expect(total).toBe(7);
+
+    const q = await listQuarantine(h.rt.db);
+    expect(q.map((r) => r.origin)).toEqual(['examples/orders/export.json']);
+    const reason = `examples/orders/export.json: too large to read: ${Buffer.byteLength(big)} bytes, and a *.json file is read whole, at most ${limit} bytes; export it as JSON Lines (*.jsonl, one order per line), which is read as a stream, or split it`;
+    expect(q[0]!.reason).toBe(reason);
+    // Nothing of the file is stored: it is in failed/, with the reason.
+    expect(q[0]!.raw).toBe('');
+    expect(ls(path.join(h.orders, 'failed'))).toEqual(['export.json', 'export.json.reason.txt']);
+    expect(readFileSync(path.join(h.orders, 'failed', 'export.json.reason.txt'), 'utf8')).toContain(`\n${reason}\n`);
+    expect(readFileSync(path.join(h.orders, 'failed', 'export.json'), 'utf8')).toBe(big);
+    // The file after it was read and booked.
+    expect(await h.rt.db('documents').where({ subject: '7204', kind: 'invoice' }).first('id')).toBeDefined();
+    expect(await h.rt.db('documents').where({ subject: '7201' }).first('id')).toBeUndefined();
+
+    // Split, as the reason says, the same orders go through.
+    drop(h.orders, 'export.jsonl', `${JSON.parse(big).map((o: unknown) => JSON.stringify(o)).join('\n')}\n`, 180_000);
+    expect(await pullSource(h.rt, 'samples')).toMatchObject({ read: 3, booked: 3, quarantined: 0 });
   });
 
   it('takes a corrected file put back from failed/, and moves it to done/ (the failed copy keeps its name)', async () => {

@@ -170,3 +170,18 @@ describe('file source: JSON Lines stream', () => {
     expect((await pull.next()).done).toBe(true);
   });
 });
+
+describe('file source: files read whole', () => {
+  it('turns a CSV file too large to read whole into one unreadable record that says to split it', async () => {
+    const dir = folder();
+    const text = `order_id,order_date\n${'1001,2026-03-01\n'.repeat(100)}`;
+    writeFileSync(path.join(dir, 'a-big.csv'), text);
+    const s = new FileSource({ name: 'files', folder: dir, label: 'orders', format: 'csv', wholeFileMaxBytes: 1_000 });
+    const records = await pullAll(s);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ id: 'orders/a-big.csv', origin: 'orders/a-big.csv', raw: '' });
+    expect(records[0]!.readError).toBe(`orders/a-big.csv: too large to read: ${text.length} bytes, and a CSV file is read whole, at most 1000 bytes; split it into smaller files`);
+    expect(records[0]!.checkpoint).toMatch(/\|a-big\.csv$/);
+    expect(() => s.parse(records[0]!)).toThrow(records[0]!.readError!);
+  });
+});

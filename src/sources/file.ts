@@ -4,7 +4,8 @@
  * REST, Shopware 6), or of CSV files in kontor's documented columns (docs/sources/csv.md).
  *
  * A `*.jsonl` file streams: it is read in chunks and yields each line's record as it comes, so
- * one export of any size goes through in bounded memory. A `*.json` or CSV file is read whole.
+ * one export of any size goes through in bounded memory. A `*.json` or CSV file is read whole;
+ * one too large for that is quarantined as unreadable, with advice, and the others flow.
  *
  * Cursor: `<mtime ms>|<file name>` of the last file read completely. Files are read in
  * (mtime, name) order, so a file dropped or rewritten later is picked up on the next pull.
@@ -16,6 +17,7 @@
  * the failed folder with `<name>.reason.txt` when any of its records stayed in the quarantine.
  * A crash before the move reads the file again; intake recognises its records by content hash.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
@@ -40,6 +42,12 @@ export interface FileSourceOptions {
   doneFolder?: string;
   /** Relative to `folder` (or absolute); default `failed`. */
   failedFolder?: string;
+  /**
+   * The largest `*.json` or CSV file read whole, in bytes; a larger one becomes one unreadable
+   * record that says what to do. Default: the longest string Node holds (about 512 MiB), beyond
+   * which reading it whole fails anyway. Smaller in tests.
+   */
+  wholeFileMaxBytes?: number;
 }
 
 /** The shop format of the files: each shop's own order JSON, or kontor's CSV (docs/sources/csv.md). */
@@ -205,6 +213,7 @@ export class FileSource implements SourceAdapter {
   private readonly format: FileFormat;
   /** Where processed files go, when they are moved. */
   private readonly moves: { done: string; failed: string } | null;
+  private readonly wholeFileMaxBytes: number;
   /** For tests: the clock of reason files and name-clash suffixes. */
   now: () => Date = () => new Date();
 
@@ -213,6 +222,7 @@ export class FileSource implements SourceAdapter {
     this.folder = options.folder;
     this.label = options.label;
     this.format = options.format;
+    this.wholeFileMaxBytes = options.wholeFileMaxBytes ?? bufferConstants.MAX_STRING_LENGTH;
     this.moves = options.moveProcessed
       ? { done: path.resolve(this.folder, options.doneFolder ?? 'done'), failed: path.resolve(this.folder, options.failedFolder ?? 'failed') }
       : null;
@@ -264,18 +274,38 @@ export class FileSource implements SourceAdapter {
 
   /**
    * The records of one file in file order, or null when the file is gone since the listing
-   * (moved by another kontor process, or by hand). JSON Lines stream; other files are read whole.
+   * (moved by another kontor process, or by hand). JSON Lines stream; other files are read
+   * whole, unless they are too large for that (tooLargeToRead).
    */
   private async records(entry: FileEntry): Promise<AsyncIterable<SourceRecord> | Iterable<SourceRecord> | null> {
     const file = path.join(this.folder, entry.name);
     const label = this.fileLabel(entry.name);
     try {
       if (this.isJsonLines(entry.name)) return this.jsonLinesRecords(label, await open(file));
+      const tooLarge = await this.tooLargeToRead(label, file);
+      if (tooLarge) return [tooLarge];
       return this.recordsOfFile(label, await readFile(file, 'utf8'));
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return null;
       throw error;
     }
+  }
+
+  /**
+   * A file read whole must fit in one string. One that does not would fail every pull and hold
+   * up every file after it; instead it becomes one unreadable record (quarantined, the file
+   * moved to the failed folder when files are moved) that says what to do, and the others flow.
+   */
+  private async tooLargeToRead(label: string, file: string): Promise<SourceRecord | null> {
+    const { size } = await stat(file);
+    if (size <= this.wholeFileMaxBytes) return null;
+    const advice = this.format === 'csv' ? 'split it into smaller files' : 'export it as JSON Lines (*.jsonl, one order per line), which is read as a stream, or split it';
+    return {
+      id: label,
+      raw: '',
+      origin: label,
+      readError: `${label}: too large to read: ${size} bytes, and a ${this.format === 'csv' ? 'CSV' : '*.json'} file is read whole, at most ${this.wholeFileMaxBytes} bytes; ${advice}`,
+    };
   }
 
   private async *jsonLinesRecords(label: string, handle: FileHandle): AsyncGenerator<SourceRecord> {
@@ -334,6 +364,8 @@ export class FileSource implements SourceAdapter {
         if (this.isJsonLines(entry.name)) {
           // Lines, not records: counting does not parse what the pull will parse anyway.
           for await (const line of linesOf(await open(file))) if (line.trim() !== '') n++;
+        } else if (await this.tooLargeToRead(entry.name, file)) {
+          n++;
         } else {
           n += this.recordsOfFile(this.fileLabel(entry.name), await readFile(file, 'utf8')).length;
         }
