@@ -58,6 +58,11 @@ interface FileEntry {
   mtimeMs: number;
 }
 
+/** A file as the folder listing found it: its size decides whether it can be read whole. */
+interface ListedFile extends FileEntry {
+  size: number;
+}
+
 /**
  * The keys under which a shop's API responses wrap orders (Shopify REST `{"order": …}` and
  * `{"orders": […]}`, Shopware's search `{"data": […]}`): files saved straight from the API read as is.
@@ -242,7 +247,7 @@ export class FileSource implements SourceAdapter {
     return rel.startsWith('..') || path.isAbsolute(rel) ? dir : path.posix.join(this.label.split(path.sep).join('/'), rel.split(path.sep).join('/'));
   }
 
-  private async files(): Promise<FileEntry[]> {
+  private async files(): Promise<ListedFile[]> {
     const pattern = this.format === 'csv' ? CSV_FILE : JSON_FILE;
     // Files only: the done and failed folders (and any other folder) are never read.
     const names = (await readdir(this.folder, { withFileTypes: true })).filter((d) => !d.isDirectory() && pattern.test(d.name)).map((d) => d.name);
@@ -250,7 +255,8 @@ export class FileSource implements SourceAdapter {
       await Promise.all(
         names.map(async (name) => {
           try {
-            return { name, mtimeMs: Math.floor((await stat(path.join(this.folder, name))).mtimeMs) };
+            const { mtimeMs, size } = await stat(path.join(this.folder, name));
+            return { name, mtimeMs: Math.floor(mtimeMs), size };
           } catch (error) {
             // Gone since the listing (moved by another kontor process, or by hand).
             if (errorCode(error) === 'ENOENT') return null;
@@ -258,7 +264,7 @@ export class FileSource implements SourceAdapter {
           }
         }),
       )
-    ).filter((e): e is FileEntry => e !== null);
+    ).filter((e): e is ListedFile => e !== null);
     return entries.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -277,12 +283,12 @@ export class FileSource implements SourceAdapter {
    * (moved by another kontor process, or by hand). JSON Lines stream; other files are read
    * whole, unless they are too large for that (tooLargeToRead).
    */
-  private async records(entry: FileEntry): Promise<AsyncIterable<SourceRecord> | Iterable<SourceRecord> | null> {
+  private async records(entry: ListedFile): Promise<AsyncIterable<SourceRecord> | Iterable<SourceRecord> | null> {
     const file = path.join(this.folder, entry.name);
     const label = this.fileLabel(entry.name);
     try {
       if (this.isJsonLines(entry.name)) return this.jsonLinesRecords(label, await open(file));
-      const tooLarge = await this.tooLargeToRead(label, file);
+      const tooLarge = this.tooLargeToRead(entry);
       if (tooLarge) return [tooLarge];
       return this.recordsOfFile(label, await readFile(file, 'utf8'));
     } catch (error) {
@@ -296,9 +302,9 @@ export class FileSource implements SourceAdapter {
    * up every file after it; instead it becomes one unreadable record (quarantined, the file
    * moved to the failed folder when files are moved) that says what to do, and the others flow.
    */
-  private async tooLargeToRead(label: string, file: string): Promise<SourceRecord | null> {
-    const { size } = await stat(file);
+  private tooLargeToRead({ name, size }: ListedFile): SourceRecord | null {
     if (size <= this.wholeFileMaxBytes) return null;
+    const label = this.fileLabel(name);
     const advice = this.format === 'csv' ? 'split it into smaller files' : 'export it as JSON Lines (*.jsonl, one order per line), which is read as a stream, or split it';
     return {
       id: label,
@@ -356,7 +362,7 @@ export class FileSource implements SourceAdapter {
   }
 
   /** How many records these files hold (for progress reports); null when a file cannot be read. Never throws. */
-  private async countRecords(entries: FileEntry[]): Promise<number | null> {
+  private async countRecords(entries: ListedFile[]): Promise<number | null> {
     let n = 0;
     for (const entry of entries) {
       const file = path.join(this.folder, entry.name);
@@ -364,7 +370,7 @@ export class FileSource implements SourceAdapter {
         if (this.isJsonLines(entry.name)) {
           // Lines, not records: counting does not parse what the pull will parse anyway.
           for await (const line of linesOf(await open(file))) if (line.trim() !== '') n++;
-        } else if (await this.tooLargeToRead(entry.name, file)) {
+        } else if (this.tooLargeToRead(entry)) {
           n++;
         } else {
           n += this.recordsOfFile(this.fileLabel(entry.name), await readFile(file, 'utf8')).length;
