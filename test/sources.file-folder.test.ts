@@ -165,39 +165,44 @@ describe('file source with move_processed', () => {
     expect(await pullSource(h.rt, 'samples')).toMatchObject({ read: 0 });
   });
 
-  it('quarantines a *.json file too large to read whole, with advice, moves it to failed/, and books the other files', async () => {
+  it('streams a *.json array too large to read whole; quarantines a file too large that holds no array, with advice, and books the others', async () => {
     const h = await harness(MOVE);
-    // The limit is Node's longest string (~512 MiB) by default; a small one stands in for it here.
+    // The limits are 64 MiB (streaming) and Node's longest string (~512 MiB) by default; small ones stand in for them here.
     const binding = h.rt.sources.get('samples')!;
-    // Large enough for every sample file (one order each), too small for three orders.
+    // Large enough for every sample file (one order each, read whole), too small for three orders.
     const limit = Math.max(...SAMPLES.map((n) => statSync(path.join(h.orders, n)).size));
-    binding.adapter = new FileSource({ name: 'samples', folder: h.orders, label: 'examples/orders', format: 'woocommerce', moveProcessed: true, wholeFileMaxBytes: limit });
+    binding.adapter = new FileSource({ name: 'samples', folder: h.orders, label: 'examples/orders', format: 'woocommerce', moveProcessed: true, wholeFileMaxBytes: limit, streamJsonFromBytes: limit });
     const big = JSON.stringify([newOrder(7201), newOrder(7202), newOrder(7203)]);
     expect(Buffer.byteLength(big)).toBeGreaterThan(limit);
     drop(h.orders, 'export.json', big);
+    const single = JSON.stringify({ ...newOrder(7205), customer_note: 'x'.repeat(limit) });
+    drop(h.orders, 'single.json', single, 60_000);
     drop(h.orders, 'later.jsonl', `${JSON.stringify(newOrder(7204))}\n`, 120_000);
     let total: number | undefined;
     const stats = await pullSource(h.rt, 'samples', { onTotal: (n) => (total = n) });
-    expect(stats).toMatchObject({ read: 7, booked: 6, quarantined: 1 });
-    // Counted as one record, without reading it.
-    expect(total).toBe(7);
+    expect(stats).toMatchObject({ read: 10, booked: 9, quarantined: 1 });
+    expect(total).toBe(10);
+
+    // The array streamed: its three orders are booked, and the file is done.
+    for (const id of ['7201', '7202', '7203', '7204']) expect(await h.rt.db('documents').where({ subject: id, kind: 'invoice' }).first('id'), id).toBeDefined();
+    expect(ls(path.join(h.orders, 'done'))).toContain('export.json');
 
     const q = await listQuarantine(h.rt.db);
-    expect(q.map((r) => r.origin)).toEqual(['examples/orders/export.json']);
-    const reason = `examples/orders/export.json: too large to read: ${Buffer.byteLength(big)} bytes, and a *.json file is read whole, at most ${limit} bytes; export it as JSON Lines (*.jsonl, one order per line), which is read as a stream, or split it`;
+    expect(q.map((r) => r.origin)).toEqual(['examples/orders/single.json']);
+    const reason =
+      `examples/orders/single.json: too large to read: ${Buffer.byteLength(single)} bytes, and a *.json file that holds no array of orders is read whole, at most ${limit} bytes; ` +
+      'export it as JSON Lines (*.jsonl, one order per line) or as one JSON array of orders, which are read as a stream, or split it';
     expect(q[0]!.reason).toBe(reason);
     // Nothing of the file is stored: it is in failed/, with the reason.
     expect(q[0]!.raw).toBe('');
-    expect(ls(path.join(h.orders, 'failed'))).toEqual(['export.json', 'export.json.reason.txt']);
-    expect(readFileSync(path.join(h.orders, 'failed', 'export.json.reason.txt'), 'utf8')).toContain(`\n${reason}\n`);
-    expect(readFileSync(path.join(h.orders, 'failed', 'export.json'), 'utf8')).toBe(big);
-    // The file after it was read and booked.
-    expect(await h.rt.db('documents').where({ subject: '7204', kind: 'invoice' }).first('id')).toBeDefined();
-    expect(await h.rt.db('documents').where({ subject: '7201' }).first('id')).toBeUndefined();
+    expect(ls(path.join(h.orders, 'failed'))).toEqual(['single.json', 'single.json.reason.txt']);
+    expect(readFileSync(path.join(h.orders, 'failed', 'single.json.reason.txt'), 'utf8')).toContain(`\n${reason}\n`);
+    expect(readFileSync(path.join(h.orders, 'failed', 'single.json'), 'utf8')).toBe(single);
+    expect(await h.rt.db('documents').where({ subject: '7205' }).first('id')).toBeUndefined();
 
-    // Split, as the reason says, the same orders go through.
-    drop(h.orders, 'export.jsonl', `${JSON.parse(big).map((o: unknown) => JSON.stringify(o)).join('\n')}\n`, 180_000);
-    expect(await pullSource(h.rt, 'samples')).toMatchObject({ read: 3, booked: 3, quarantined: 0 });
+    // Put back as JSON Lines, as the reason says, the order goes through.
+    drop(h.orders, 'single.jsonl', `${single}\n`, 180_000);
+    expect(await pullSource(h.rt, 'samples')).toMatchObject({ read: 1, booked: 1, quarantined: 0 });
   });
 
   it('takes a corrected file put back from failed/, and moves it to done/ (the failed copy keeps its name)', async () => {

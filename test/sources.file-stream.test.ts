@@ -2,11 +2,11 @@
  * The file source streams JSON Lines: a `*.jsonl` file is read in chunks and yields its records
  * as they come, with exactly the records (ids, origins, raw text, read errors, line numbers) that
  * reading the whole text gives, the checkpoint on the last one only, and the file closed however
- * the reader stops. Real files in a temp folder, and a named pipe to show that records flow
- * before a file ends.
+ * the reader stops. Large `*.json` arrays stream too, checked whole first. Real files in a temp
+ * folder, and a named pipe to show that records flow before a file ends.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -28,8 +28,8 @@ function folder(): string {
   return dir;
 }
 
-function source(dir: string, format: 'woocommerce' | 'shopify' = 'woocommerce'): FileSource {
-  return new FileSource({ name: 'files', folder: dir, label: 'orders', format });
+function source(dir: string, format: 'woocommerce' | 'shopify' | 'shopware' = 'woocommerce', options: { streamJsonFromBytes?: number; wholeFileMaxBytes?: number } = {}): FileSource {
+  return new FileSource({ name: 'files', folder: dir, label: 'orders', format, ...options });
 }
 
 async function pullAll(s: FileSource, onTotal?: (n: number) => void): Promise<SourceRecord[]> {
@@ -183,5 +183,92 @@ describe('file source: files read whole', () => {
     expect(records[0]!.readError).toBe(`orders/a-big.csv: too large to read: ${text.length} bytes, and a CSV file is read whole, at most 1000 bytes; split it into smaller files`);
     expect(records[0]!.checkpoint).toMatch(/\|a-big\.csv$/);
     expect(() => s.parse(records[0]!)).toThrow(records[0]!.readError!);
+  });
+});
+
+describe('file source: large JSON arrays stream', () => {
+  /** Streams every `*.json` file: a byte is "large" here. */
+  const STREAM_ALL = { streamJsonFromBytes: 1 };
+  const orders = (n: number, from = 20_000) => Array.from({ length: n }, (_, i) => ({ ...ORDER, id: from + i, number: String(from + i), customer_note: `Grüße 🧾 ${'é'.repeat(i % 50)}` }));
+  const touch = (dir: string, name: string, text: string, mtime: number) => {
+    writeFileSync(path.join(dir, name), text);
+    utimesSync(path.join(dir, name), mtime, mtime);
+  };
+
+  it('yields the records reading the files whole gives: arrays, envelopes, and what holds no array', async () => {
+    for (const [format, files] of [
+      ['woocommerce', { 'a-array.json': JSON.stringify(orders(300), null, 2), 'b-one.json': JSON.stringify(ORDER), 'c-empty.json': '[]' }],
+      ['shopify', { 'a-orders.json': JSON.stringify({ orders: orders(40) }), 'b-order.json': JSON.stringify({ order: ORDER }), 'c-more-keys.json': JSON.stringify({ orders: orders(2), count: 2 }) }],
+      ['shopware', { 'a-data.json': `{ "data" :\n${JSON.stringify(orders(30), null, '\t')}\n}\n` }],
+    ] as const) {
+      const dir = folder();
+      Object.entries(files).forEach(([name, text], i) => touch(dir, name, text, 1_700_000_000 + i));
+      const totals = { whole: [] as number[], streamed: [] as number[] };
+      const whole = await pullAll(source(dir, format), (n) => totals.whole.push(n));
+      const streamed = await pullAll(source(dir, format, STREAM_ALL), (n) => totals.streamed.push(n));
+      expect(streamed, format).toEqual(whole);
+      expect(totals.streamed).toEqual(totals.whole);
+      expect(streamed.length).toBeGreaterThan(Object.keys(files).length);
+    }
+  });
+
+  it('takes nothing from a broken array, names the line and column, and reads the next file', async () => {
+    const dir = folder();
+    const good = orders(200);
+    const lines = JSON.stringify(good, null, 2).split('\n');
+    // A missing comma between two orders, far into the file: found before any order is taken.
+    const at = lines.findIndex((l, i) => i > 3000 && l === '  },');
+    lines[at] = '  }';
+    touch(dir, 'a-broken.json', lines.join('\n'), 1_700_000_000);
+    touch(dir, 'b-next.json', JSON.stringify(orders(2, 30_000)), 1_700_000_100);
+    const s = source(dir, 'woocommerce', STREAM_ALL);
+    const records = await pullAll(s);
+    expect(records.map((r) => r.id)).toEqual(['orders/a-broken.json', '30000', '30001']);
+    expect(records[0]).toMatchObject({ origin: 'orders/a-broken.json', raw: '', readError: `orders/a-broken.json:${at + 2}:3: invalid JSON (CommaExpected)` });
+    expect(records[0]!.checkpoint).toMatch(/\|a-broken\.json$/);
+    expect(() => s.parse(records[0]!)).toThrow(records[0]!.readError!);
+    // The same place as the whole text's check names.
+    expect((await pullAll(source(dir)))[0]!.readError).toBe(records[0]!.readError);
+  });
+
+  it('streams an array too large to read whole; a file too large that holds no array is quarantined with advice', async () => {
+    const dir = folder();
+    const array = JSON.stringify(orders(50));
+    touch(dir, 'a-array.json', array, 1_700_000_000);
+    const single = JSON.stringify({ ...ORDER, id: 7, customer_note: 'x'.repeat(5_000) });
+    touch(dir, 'b-single.json', single, 1_700_000_100);
+    const limit = 4_000;
+    const s = source(dir, 'woocommerce', { streamJsonFromBytes: limit, wholeFileMaxBytes: limit });
+    const totals: number[] = [];
+    const records = await pullAll(s, (n) => totals.push(n));
+    expect(records.map((r) => r.id)).toEqual([...orders(50).map((o) => String(o.id)), 'orders/b-single.json']);
+    expect(totals).toEqual([51]);
+    expect(records.at(-1)).toMatchObject({
+      raw: '',
+      readError:
+        `orders/b-single.json: too large to read: ${Buffer.byteLength(single)} bytes, and a *.json file that holds no array of orders is read whole, at most ${limit} bytes; ` +
+        'export it as JSON Lines (*.jsonl, one order per line) or as one JSON array of orders, which are read as a stream, or split it',
+    });
+  });
+
+  it('fetches one order from a streamed array, and closes the file', async () => {
+    const dir = folder();
+    writeFileSync(path.join(dir, 'export.json'), JSON.stringify(orders(120)));
+    const s = source(dir, 'woocommerce', STREAM_ALL);
+    const before = openFiles();
+    expect(await s.fetch('20077')).toMatchObject({ id: '20077', origin: 'orders/export.json[77]', supersedes: 'orders/export.json' });
+    expect(await s.fetch('nope')).toBeNull();
+    expect(openFiles()).toBe(before);
+  });
+
+  it('closes the file when the reader stops in the middle of a streamed array', async () => {
+    const dir = folder();
+    writeFileSync(path.join(dir, 'export.json'), JSON.stringify(orders(300)));
+    const before = openFiles();
+    let taken = 0;
+    for await (const _record of source(dir, 'woocommerce', STREAM_ALL).pull({ cursor: null })) {
+      if (++taken === 5) break;
+    }
+    expect(openFiles()).toBe(before);
   });
 });

@@ -4,8 +4,11 @@
  * REST, Shopware 6), or of CSV files in kontor's documented columns (docs/sources/csv.md).
  *
  * A `*.jsonl` file streams: it is read in chunks and yields each line's record as it comes, so
- * one export of any size goes through in bounded memory. A `*.json` or CSV file is read whole;
- * one too large for that is quarantined as unreadable, with advice, and the others flow.
+ * one export of any size goes through in bounded memory. So does a large `*.json` file that holds
+ * an array of orders (json-array-stream.ts), read twice: once to check all of it, as a file read
+ * whole is checked before any of its orders is taken in, then for its orders. Other `*.json` and
+ * CSV files are read whole; one too large for that is quarantined as unreadable, with advice, and
+ * the others flow.
  *
  * Cursor: `<mtime ms>|<file name>` of the last file read completely. Files are read in
  * (mtime, name) order, so a file dropped or rewritten later is picked up on the next pull.
@@ -23,6 +26,7 @@ import { copyFile, mkdir, open, readdir, readFile, rename, stat, unlink, writeFi
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import path from 'node:path';
 import { parseCsvOrders } from './csv-order.js';
+import { jsonArrayItems, JsonStreamSyntaxError, NotAJsonArrayError } from './json-array-stream.js';
 import { parseShopifyOrder } from './shopify-order.js';
 import { parseShopwareOrder } from './shopware-order.js';
 import { parseWooCommerceOrder } from './woocommerce-order.js';
@@ -48,7 +52,17 @@ export interface FileSourceOptions {
    * which reading it whole fails anyway. Smaller in tests.
    */
   wholeFileMaxBytes?: number;
+  /**
+   * `*.json` files of this many bytes or more are read as a stream of their array's orders, in
+   * two passes (check, then read), rather than whole. Default 8 MiB: read whole, a file takes
+   * about twelve times its size in memory at the peak (a 57 MB export: 709 MB against 241 MB
+   * streamed); below that, reading whole is quicker and its memory no concern. Smaller in tests.
+   */
+  streamJsonFromBytes?: number;
 }
+
+/** Default of FileSourceOptions.streamJsonFromBytes. */
+const STREAM_JSON_FROM_BYTES = 8 * 1024 * 1024;
 
 /** The shop format of the files: each shop's own order JSON, or kontor's CSV (docs/sources/csv.md). */
 export type FileFormat = 'woocommerce' | 'shopify' | 'shopware' | 'csv';
@@ -187,27 +201,32 @@ export function recordsOfText(fileLabel: string, text: string, jsonLines: boolea
   });
 }
 
+/** The text of an open file, 64 KiB at a time. Closes the file when done, also when the reader stops early. */
+async function* chunksOf(handle: FileHandle): AsyncGenerator<string> {
+  try {
+    for await (const chunk of handle.createReadStream({ encoding: 'utf8', autoClose: false, highWaterMark: 64 * 1024 })) yield chunk as string;
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * The lines of an open file, split on `\n` as `recordsOfText` splits a text (the same line
  * numbers), read 64 KiB at a time. Closes the file when done, also when the reader stops early.
  */
 async function* linesOf(handle: FileHandle): AsyncGenerator<string> {
-  try {
-    let rest = '';
-    for await (const chunk of handle.createReadStream({ encoding: 'utf8', autoClose: false, highWaterMark: 64 * 1024 })) {
-      const text = rest + (chunk as string);
-      let start = 0;
-      // `rest` holds no newline: searching from its end keeps a line longer than a chunk linear.
-      for (let end = text.indexOf('\n', rest.length); end !== -1; end = text.indexOf('\n', start)) {
-        yield text.slice(start, end);
-        start = end + 1;
-      }
-      rest = text.slice(start);
+  let rest = '';
+  for await (const chunk of chunksOf(handle)) {
+    const text = rest + chunk;
+    let start = 0;
+    // `rest` holds no newline: searching from its end keeps a line longer than a chunk linear.
+    for (let end = text.indexOf('\n', rest.length); end !== -1; end = text.indexOf('\n', start)) {
+      yield text.slice(start, end);
+      start = end + 1;
     }
-    yield rest;
-  } finally {
-    await handle.close();
+    rest = text.slice(start);
   }
+  yield rest;
 }
 
 export class FileSource implements SourceAdapter {
@@ -219,6 +238,7 @@ export class FileSource implements SourceAdapter {
   /** Where processed files go, when they are moved. */
   private readonly moves: { done: string; failed: string } | null;
   private readonly wholeFileMaxBytes: number;
+  private readonly streamJsonFromBytes: number;
   /** For tests: the clock of reason files and name-clash suffixes. */
   now: () => Date = () => new Date();
 
@@ -228,6 +248,7 @@ export class FileSource implements SourceAdapter {
     this.label = options.label;
     this.format = options.format;
     this.wholeFileMaxBytes = options.wholeFileMaxBytes ?? bufferConstants.MAX_STRING_LENGTH;
+    this.streamJsonFromBytes = options.streamJsonFromBytes ?? STREAM_JSON_FROM_BYTES;
     this.moves = options.moveProcessed
       ? { done: path.resolve(this.folder, options.doneFolder ?? 'done'), failed: path.resolve(this.folder, options.failedFolder ?? 'failed') }
       : null;
@@ -278,16 +299,26 @@ export class FileSource implements SourceAdapter {
     return this.format !== 'csv' && /\.jsonl$/i.test(name);
   }
 
+  /** A `*.json` file large enough to be read as a stream of its array's orders, if it holds one. */
+  private mayStream(entry: ListedFile): boolean {
+    return this.format !== 'csv' && !this.isJsonLines(entry.name) && entry.size >= this.streamJsonFromBytes;
+  }
+
   /**
    * The records of one file in file order, or null when the file is gone since the listing
-   * (moved by another kontor process, or by hand). JSON Lines stream; other files are read
-   * whole, unless they are too large for that (tooLargeToRead).
+   * (moved by another kontor process, or by hand). JSON Lines stream, and so does a large JSON
+   * array (mayStream); other files are read whole, unless they are too large for that
+   * (tooLargeToRead).
    */
   private async records(entry: ListedFile): Promise<AsyncIterable<SourceRecord> | Iterable<SourceRecord> | null> {
     const file = path.join(this.folder, entry.name);
     const label = this.fileLabel(entry.name);
     try {
       if (this.isJsonLines(entry.name)) return this.jsonLinesRecords(label, await open(file));
+      if (this.mayStream(entry)) {
+        const streamed = await this.jsonArrayRecords(label, file);
+        if (streamed !== null) return streamed;
+      }
       const tooLarge = this.tooLargeToRead(entry);
       if (tooLarge) return [tooLarge];
       return this.recordsOfFile(label, await readFile(file, 'utf8'));
@@ -305,13 +336,53 @@ export class FileSource implements SourceAdapter {
   private tooLargeToRead({ name, size }: ListedFile): SourceRecord | null {
     if (size <= this.wholeFileMaxBytes) return null;
     const label = this.fileLabel(name);
-    const advice = this.format === 'csv' ? 'split it into smaller files' : 'export it as JSON Lines (*.jsonl, one order per line), which is read as a stream, or split it';
-    return {
-      id: label,
-      raw: '',
-      origin: label,
-      readError: `${label}: too large to read: ${size} bytes, and a ${this.format === 'csv' ? 'CSV' : '*.json'} file is read whole, at most ${this.wholeFileMaxBytes} bytes; ${advice}`,
-    };
+    const readError =
+      this.format === 'csv'
+        ? `${label}: too large to read: ${size} bytes, and a CSV file is read whole, at most ${this.wholeFileMaxBytes} bytes; split it into smaller files`
+        : `${label}: too large to read: ${size} bytes, and a *.json file that holds no array of orders is read whole, at most ${this.wholeFileMaxBytes} bytes; ` +
+          `export it as JSON Lines (*.jsonl, one order per line) or as one JSON array of orders, which are read as a stream, or split it`;
+    return { id: label, raw: '', origin: label, readError };
+  }
+
+  /**
+   * The records of a large `*.json` file holding an array of orders (or one in its API's
+   * envelope), read as a stream; null when it holds something else (one order, an object with
+   * more keys), which is read whole. The file is read through once to check it first: a file
+   * with a mistake anywhere is one unreadable record that names its line and column, and none of
+   * its orders is taken in, as for a file read whole. Its text is not kept (raw is empty): the
+   * fix is a corrected file.
+   */
+  private async jsonArrayRecords(label: string, file: string): Promise<AsyncIterable<SourceRecord> | Iterable<SourceRecord> | null> {
+    const envelopes = ENVELOPES[this.format as Exclude<FileFormat, 'csv'>];
+    try {
+      for await (const item of jsonArrayItems(chunksOf(await open(file)), envelopes)) void item;
+    } catch (error) {
+      if (error instanceof NotAJsonArrayError) return null;
+      if (error instanceof JsonStreamSyntaxError) return [{ id: label, raw: '', origin: label, readError: `${label}:${error.message}` }];
+      throw error;
+    }
+    // Opened here, as a JSON Lines file is: a file gone since is skipped by records(), not a failed pull.
+    return this.checkedJsonArrayRecords(label, await open(file), envelopes);
+  }
+
+  private async *checkedJsonArrayRecords(label: string, handle: FileHandle, envelopes: Envelopes): AsyncGenerator<SourceRecord> {
+    try {
+      for await (const item of jsonArrayItems(chunksOf(handle), envelopes, { check: false })) {
+        const origin = `${label}[${item.index}]`;
+        let value: unknown;
+        try {
+          value = JSON.parse(item.text);
+        } catch {
+          // Checked a moment ago: the file changed since (files are to be written elsewhere and renamed in).
+          throw new JsonStreamSyntaxError(item.at, 'InvalidSymbol');
+        }
+        yield { id: idOf(value, origin), raw: JSON.stringify(value), origin, supersedes: label };
+      }
+    } catch (error) {
+      if (!(error instanceof JsonStreamSyntaxError || error instanceof NotAJsonArrayError)) throw error;
+      const reason = error instanceof JsonStreamSyntaxError ? `${label}:${error.message}` : `${label}: ${error.message}`;
+      yield { id: label, raw: '', origin: label, readError: `${reason}; the file changed while it was read (write files elsewhere and rename them into the folder)` };
+    }
   }
 
   private async *jsonLinesRecords(label: string, handle: FileHandle): AsyncGenerator<SourceRecord> {
@@ -370,6 +441,8 @@ export class FileSource implements SourceAdapter {
         if (this.isJsonLines(entry.name)) {
           // Lines, not records: counting does not parse what the pull will parse anyway.
           for await (const line of linesOf(await open(file))) if (line.trim() !== '') n++;
+        } else if (this.mayStream(entry)) {
+          n += await this.jsonArrayLength(entry, file);
         } else if (this.tooLargeToRead(entry)) {
           n++;
         } else {
@@ -380,6 +453,25 @@ export class FileSource implements SourceAdapter {
       }
     }
     return n;
+  }
+
+  /**
+   * How many records a large `*.json` file yields (countRecords): its array's items, following
+   * only its structure; one for a file with a mistake; as read whole for one that holds no array.
+   */
+  private async jsonArrayLength(entry: ListedFile, file: string): Promise<number> {
+    let n = 0;
+    try {
+      for await (const item of jsonArrayItems(chunksOf(await open(file)), ENVELOPES[this.format as Exclude<FileFormat, 'csv'>], { check: false })) {
+        void item;
+        n++;
+      }
+      return n;
+    } catch (error) {
+      if (error instanceof JsonStreamSyntaxError) return 1;
+      if (!(error instanceof NotAJsonArrayError)) throw error;
+    }
+    return this.tooLargeToRead(entry) ? 1 : this.recordsOfFile(this.fileLabel(entry.name), await readFile(file, 'utf8')).length;
   }
 
   /**
