@@ -6,7 +6,7 @@
  * folder, and a named pipe to show that records flow before a file ends.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -249,6 +249,25 @@ describe('file source: large JSON arrays stream', () => {
         `orders/b-single.json: too large to read: ${Buffer.byteLength(single)} bytes, and a *.json file that holds no array of orders is read whole, at most ${limit} bytes; ` +
         'export it as JSON Lines (*.jsonl, one order per line) or as one JSON array of orders, which are read as a stream, or split it',
     });
+  });
+
+  it('ends with an unreadable record when the file changes between the check and the reading', async () => {
+    const dir = folder();
+    const file = path.join(dir, 'export.json');
+    writeFileSync(file, JSON.stringify(orders(400)));
+    const pull = source(dir, 'woocommerce', STREAM_ALL).pull({ cursor: null })[Symbol.asyncIterator]();
+    // Checked whole, and the first order read: then the file is cut short in place, as a writer
+    // that does not write elsewhere and rename would.
+    expect((await pull.next()).value).toMatchObject({ id: '20000', origin: 'orders/export.json[0]' });
+    truncateSync(file, 0);
+    const rest: SourceRecord[] = [];
+    for (let r = await pull.next(); !r.done; r = await pull.next()) rest.push(r.value);
+    const last = rest.at(-1)!;
+    expect(last).toMatchObject({ id: 'orders/export.json', raw: '' });
+    expect(last.readError).toMatch(/^orders\/export\.json:1:\d+: invalid JSON \(CloseBracketExpected\); the file changed while it was read \(write files elsewhere and rename them into the folder\)$/);
+    expect(last.checkpoint).toMatch(/\|export\.json$/);
+    // What was read before the cut went on as usual (the read-ahead holds some orders).
+    expect(rest.slice(0, -1).every((r) => !r.readError)).toBe(true);
   });
 
   it('fetches one order from a streamed array, and closes the file', async () => {
