@@ -23,10 +23,9 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import path from 'node:path';
 import { parseCsvOrders } from './csv-order.js';
-import { jsonArrayItems, JsonStreamSyntaxError, NotAJsonArrayError } from './json-array-stream.js';
+import { firstJsonError, jsonArrayItems, JsonStreamSyntaxError, NotAJsonArrayError } from './json-array-stream.js';
 import { parseShopifyOrder } from './shopify-order.js';
 import { parseShopwareOrder } from './shopware-order.js';
 import { parseWooCommerceOrder } from './woocommerce-order.js';
@@ -142,17 +141,10 @@ async function moveFile(from: string, to: string): Promise<void> {
   }
 }
 
-/**
- * Line and column of the first JSON syntax error. JSON.parse's messages do not reliably carry
- * a position on Node 20, so jsonc-parser (VS Code's JSON scanner) locates it.
- */
+/** `line:column: invalid JSON (code)` of the first JSON syntax error (json-array-stream.ts locates it). */
 function jsonErrorAt(text: string): string {
-  const errors: ParseError[] = [];
-  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
-  const first = errors[0];
-  if (!first) return '1:1: invalid JSON';
-  const before = text.slice(0, first.offset).split('\n');
-  return `${before.length}:${before[before.length - 1]!.length + 1}: invalid JSON (${printParseErrorCode(first.error)})`;
+  const found = firstJsonError(text);
+  return found ? new JsonStreamSyntaxError(found.at, found.code).message : '1:1: invalid JSON';
 }
 
 type Envelopes = readonly string[];
@@ -294,6 +286,11 @@ export class FileSource implements SourceAdapter {
     return path.posix.join(this.label.split(path.sep).join('/'), name);
   }
 
+  /** The envelopes of this source's shop format (none for CSV). */
+  private get envelopes(): Envelopes {
+    return this.format === 'csv' ? [] : ENVELOPES[this.format];
+  }
+
   /** JSON Lines files are read as a stream; the others whole. */
   private isJsonLines(name: string): boolean {
     return this.format !== 'csv' && /\.jsonl$/i.test(name);
@@ -353,7 +350,7 @@ export class FileSource implements SourceAdapter {
    * fix is a corrected file.
    */
   private async jsonArrayRecords(label: string, file: string): Promise<AsyncIterable<SourceRecord> | Iterable<SourceRecord> | null> {
-    const envelopes = ENVELOPES[this.format as Exclude<FileFormat, 'csv'>];
+    const envelopes = this.envelopes;
     try {
       for await (const item of jsonArrayItems(chunksOf(await open(file)), envelopes)) void item;
     } catch (error) {
@@ -386,7 +383,7 @@ export class FileSource implements SourceAdapter {
   }
 
   private async *jsonLinesRecords(label: string, handle: FileHandle): AsyncGenerator<SourceRecord> {
-    const envelopes = ENVELOPES[this.format as Exclude<FileFormat, 'csv'>];
+    const envelopes = this.envelopes;
     let lineNumber = 0;
     for await (const line of linesOf(handle)) {
       lineNumber++;
@@ -400,7 +397,7 @@ export class FileSource implements SourceAdapter {
    * record that names its line and column, and the file's other orders still flow.
    */
   recordsOfFile(fileLabel: string, text: string): SourceRecord[] {
-    if (this.format !== 'csv') return recordsOfText(fileLabel, text, this.isJsonLines(fileLabel), ENVELOPES[this.format]);
+    if (this.format !== 'csv') return recordsOfText(fileLabel, text, this.isJsonLines(fileLabel), this.envelopes);
     const { orders, errors } = parseCsvOrders(this.name, text, fileLabel);
     return [
       ...orders.map((order) => ({ id: order.id, raw: JSON.stringify(order), origin: `${fileLabel}#${order.id}`, supersedes: `${fileLabel}#${order.id}` })),
@@ -462,7 +459,7 @@ export class FileSource implements SourceAdapter {
   private async jsonArrayLength(entry: ListedFile, file: string): Promise<number> {
     let n = 0;
     try {
-      for await (const item of jsonArrayItems(chunksOf(await open(file)), ENVELOPES[this.format as Exclude<FileFormat, 'csv'>], { check: false })) {
+      for await (const item of jsonArrayItems(chunksOf(await open(file)), this.envelopes, { check: false })) {
         void item;
         n++;
       }

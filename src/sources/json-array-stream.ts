@@ -284,13 +284,24 @@ function checkItem(item: JsonArrayItem): void {
   try {
     JSON.parse(item.text);
   } catch {
-    const errors: ParseError[] = [];
-    parseJsonc(item.text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
-    const first = errors[0];
-    const offset = first?.offset ?? 0;
-    const before = item.text.slice(0, offset).split('\n');
-    const line = item.at.line + before.length - 1;
-    const column = (before.length === 1 ? item.at.column : 1) + before[before.length - 1]!.length;
-    throw new JsonStreamSyntaxError({ line, column }, first ? printParseErrorCode(first.error) : 'InvalidSymbol');
+    const found = firstJsonError(item.text);
+    const at = found?.at ?? { line: 1, column: 1 };
+    const line = item.at.line + at.line - 1;
+    const column = at.line === 1 ? item.at.column + at.column - 1 : at.column;
+    throw new JsonStreamSyntaxError({ line, column }, found?.code ?? 'InvalidSymbol');
   }
+}
+
+/**
+ * Where the first JSON syntax error of `text` is, and its jsonc-parser code; null when it finds
+ * none. JSON.parse's messages do not reliably carry a position on Node 20, so jsonc-parser (VS
+ * Code's JSON scanner) locates it.
+ */
+export function firstJsonError(text: string): { at: TextPosition; code: string } | null {
+  const errors: ParseError[] = [];
+  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const first = errors[0];
+  if (!first) return null;
+  const before = text.slice(0, first.offset).split('\n');
+  return { at: { line: before.length, column: before[before.length - 1]!.length + 1 }, code: printParseErrorCode(first.error) };
 }
