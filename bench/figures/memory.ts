@@ -1,8 +1,8 @@
 /**
  * Figure "memory" (issue #9): the peak resident set size of a backfill of 200,000 orders over
  * that of 20,000 orders, each in a process of its own (bench/children/backfill.ts: the intake
- * half of `kontor backfill`, pullSource with a window), the two run at the same time. Goal ≤ 1.2: kontor streams the orders
- * instead of loading them.
+ * half of `kontor backfill`, pullSource with a window), the two run at the same time. Goal
+ * ≤ 1.2: kontor streams the orders instead of loading them.
  *
  * The orders are the generated ones (bench/orders.ts) as WooCommerce JSON Lines, each backfill's
  * in one file (a shop's whole export: 546 MB for 200,000 orders, more than a JavaScript string
