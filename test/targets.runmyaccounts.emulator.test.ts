@@ -463,6 +463,22 @@ describe('fault injection', () => {
     expect(emu.stats.faults.delayed).toBe(1);
   });
 
+  it('latency waited awake: no answer before its time, and timers and I/O go on meanwhile', async () => {
+    const emu = await emulator({ faults: { latencyMs: 40 }, latencyTimer: 'awake' });
+    let timerFired = 0;
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, 5)).then(() => (timerFired = performance.now()));
+    const started = performance.now();
+    const answers = await Promise.all([call(emu, 'GET', '/parts'), call(emu, 'GET', '/parts')]);
+    const done = performance.now();
+    await timer;
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    expect(done - started).toBeGreaterThanOrEqual(40);
+    // The emulator runs in this process here: its waiting did not hold this test's timer up.
+    expect(timerFired).toBeLessThan(done);
+    expect(emu.stats.faults.delayed).toBe(2);
+    expect(emu.requests.map((r) => r.fault)).toEqual(['latency', 'latency']);
+  });
+
   it('error rate: that share of requests answers 500 with an error body and books nothing', async () => {
     const draws = [0.1, 0.9];
     let n = 0;
@@ -586,5 +602,6 @@ describe('kontor sandbox runmyaccounts', () => {
     const run = runSandbox;
     expect(await run(['quickbooks'])).toEqual({ code: 2, stderr: expect.stringContaining('"quickbooks" is not an API kontor emulates (runmyaccounts, billecta)') });
     expect(await run(['runmyaccounts', '--port', '0', '--error-rate', '2'])).toEqual({ code: 2, stderr: expect.stringContaining('--error-rate "2" is not a share from 0 to 1') });
+    expect(await run(['runmyaccounts', '--port', '0', '--latency', '5', '--latency-timer', 'spin'])).toEqual({ code: 2, stderr: expect.stringContaining("option '--latency-timer <how>' argument 'spin' is invalid. Allowed choices are sleep, awake.") });
   });
 });

@@ -30,6 +30,70 @@ export interface EmulatorFaults {
   stallMs?: number;
 }
 
+/**
+ * How an emulator waits out `latencyMs`. `sleep` (default): a timer, the process idle
+ * meanwhile; an answer leaves 0.3–1 ms late on a VM, the timer's slack and the wake-up of an idle
+ * process (measured: docs/benchmarks.md). `awake`: the process stays awake, turning its event loop
+ * until the deadline, so that answers leave on time and requests arriving meanwhile are read at
+ * once; it keeps a core busy while any request waits. For benchmarks, where the emulator stands
+ * in for a remote server and its own delays would be charged to the client measured.
+ */
+export type LatencyTimer = 'sleep' | 'awake';
+
+const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A wait of `ms` as `timer` waits it. */
+export function latencyWait(timer: LatencyTimer = 'sleep'): (ms: number) => Promise<void> {
+  if (timer === 'sleep') return sleepFor;
+  const waits = new AwakeWaits();
+  return (ms) => waits.wait(ms);
+}
+
+/**
+ * Waits that end on their deadline (performance.now()), checked at every turn of the event loop
+ * (setImmediate: after the poll phase, which sees new connections and data without blocking).
+ * One loop for all waits, running only while one is pending.
+ */
+export class AwakeWaits {
+  private readonly pending: { deadline: number; resolve: () => void }[] = [];
+  private turning = false;
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.pending.push({ deadline: performance.now() + ms, resolve });
+      if (!this.turning) {
+        this.turning = true;
+        setImmediate(this.turn);
+      }
+    });
+  }
+
+  /** Waits not yet over. */
+  get size(): number {
+    return this.pending.length;
+  }
+
+  /** Whether the loop is still turning (it stops once no wait is pending). */
+  get turningLoop(): boolean {
+    return this.turning;
+  }
+
+  private readonly turn = (): void => {
+    const now = performance.now();
+    for (let i = 0; i < this.pending.length; ) {
+      const w = this.pending[i]!;
+      if (w.deadline <= now) {
+        this.pending.splice(i, 1);
+        w.resolve();
+      } else {
+        i++;
+      }
+    }
+    if (this.pending.length > 0) setImmediate(this.turn);
+    else this.turning = false;
+  };
+}
+
 /** The fault injected into a request, if one was. */
 export type EmulatorFaultKind = 'latency' | 'error' | 'throttle' | 'drop' | 'fail-after-commit' | 'stall' | 'rate-limit';
 
@@ -88,6 +152,8 @@ export interface FaultTarget {
   /** The counters now (read at each use: a reset meanwhile replaces them). */
   stats: () => EmulatorFaultStats;
   random: () => number;
+  /** How `latencyMs` is waited out (latencyWait). */
+  wait: (ms: number) => Promise<void>;
 }
 
 /**
@@ -100,7 +166,7 @@ export async function requestFaults(target: FaultTarget, beforeErrorRate?: () =>
   if (latency) {
     target.record.fault = 'latency';
     target.stats().delayed++;
-    await new Promise((resolve) => setTimeout(resolve, latency));
+    await target.wait(latency);
   }
   const faults = target.current();
   if (faults.throttle) {

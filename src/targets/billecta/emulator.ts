@@ -37,7 +37,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { currencyExponent, divRound, formatDecimal, isCalendarDate, isKnownCurrency, minor, parseDecimal, sum, vatFromGross, vatFromNet, vatRate, type Minor } from '../../books/index.js';
-import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, type EmulatorFaultKind, type EmulatorFaultStats, type EmulatorFaults } from '../emulator-kit.js';
+import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, latencyWait, type LatencyTimer, type EmulatorFaultKind, type EmulatorFaultStats, type EmulatorFaults } from '../emulator-kit.js';
 
 // ── options and views ────────────────────────────────────────────────────────────────────
 
@@ -134,6 +134,11 @@ export interface BillectaEmulatorOptions {
   webhook?: BillectaWebhookOptions;
   /** Instead of Date.now (token expiry, throttling windows, Created dates). */
   now?: () => number;
+  /**
+   * How `latencyMs` is waited out: `sleep` (default, a timer) or `awake` (on time, keeping a core
+   * busy while a request waits: for benchmarks). See LatencyTimer in emulator-kit.ts.
+   */
+  latencyTimer?: LatencyTimer;
   /** Instead of Math.random, for the error rate. */
   random?: () => number;
   /** Told one line per API request (method, path, status) and per webhook delivery. */
@@ -513,6 +518,7 @@ class Emulator implements BillectaEmulator {
   private readonly webhook: Required<BillectaWebhookOptions> | null;
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly wait: (ms: number) => Promise<void>;
   private readonly log: ((line: string) => void) | undefined;
 
   constructor(options: BillectaEmulatorOptions) {
@@ -559,6 +565,7 @@ class Emulator implements BillectaEmulator {
     this.currentFaults = checkBillectaFaults(options.faults ?? {});
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.wait = latencyWait(options.latencyTimer);
     this.log = options.log;
     this.nextAction = 7_500_000_000 + Math.floor(this.random() * 1_000_000) * 100;
     this.nextInvoiceNumber = 1001;
@@ -1320,7 +1327,7 @@ class Emulator implements BillectaEmulator {
       res.end(body ?? undefined);
     };
 
-    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random() };
+    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random(), wait: this.wait };
     try {
       const faults = await requestFaults(faultTarget, () => this.throttle(method, url.pathname));
       if (tooLarge) throw new Refusal(413, 'the request body is too large');

@@ -50,6 +50,8 @@ import {
   readBody,
   Refusal,
   requestFaults,
+  latencyWait,
+  type LatencyTimer,
   type EmulatorFaultKind,
   type EmulatorFaults,
   type EmulatorFaultStats,
@@ -321,6 +323,11 @@ export interface RmaEmulatorOptions {
   closeDate?: string;
   /** Today in Europe/Zurich (YYYY-MM-DD), for OVERDUE and the `today` keywords. */
   today?: () => string;
+  /**
+   * How `latencyMs` is waited out: `sleep` (default, a timer) or `awake` (on time, keeping a core
+   * busy while a request waits: for benchmarks). See LatencyTimer in emulator-kit.ts.
+   */
+  latencyTimer?: LatencyTimer;
   /** Instead of Math.random, for the error rate. */
   random?: () => number;
   /** Told one line per API request (method, path with the key redacted, status). */
@@ -816,6 +823,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
   private readonly lists: 'rma' | 'arrays';
   private readonly todayOf: () => string;
   private readonly random: () => number;
+  private readonly wait: (ms: number) => Promise<void>;
   private readonly closeDate: string | undefined;
   private readonly log: ((line: string) => void) | undefined;
 
@@ -834,6 +842,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
     this.lists = options.lists ?? 'rma';
     this.todayOf = options.today ?? (() => zurichDate(new Date()));
     this.random = options.random ?? Math.random;
+    this.wait = latencyWait(options.latencyTimer);
     this.closeDate = options.closeDate;
     if (this.closeDate !== undefined && !isCalendarDate(this.closeDate)) throw new RangeError(`closeDate "${this.closeDate}" is not a date (YYYY-MM-DD)`);
     this.log = options.log;
@@ -1545,7 +1554,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
       res.end(body ?? undefined);
     };
 
-    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random() };
+    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random(), wait: this.wait };
     try {
       rateLimitRefusal(this.meter, record);
       const faults = await requestFaults(faultTarget);
