@@ -19,8 +19,31 @@ interface SqliteStatement {
   run(...params: unknown[]): { changes: number };
 }
 
-interface SqliteConnection {
+export interface SqliteConnection {
   prepare(sql: string): SqliteStatement;
+  readonly inTransaction: boolean;
+}
+
+/**
+ * A SQLite transaction of transaction.ts: its connection, held for it, and whether it has
+ * ended. Only sqlRows and sqlRun run on it (no query builder).
+ */
+export interface SqliteTransaction {
+  readonly kind: 'sqlite-transaction';
+  readonly conn: SqliteConnection;
+  ended: boolean;
+}
+
+/** Where sqlRows and sqlRun run: a knex instance or transaction, or a SQLite transaction of transaction.ts. */
+export type SqlDb = Knex | SqliteTransaction;
+
+function isSqliteTransaction(db: SqlDb): db is SqliteTransaction {
+  return (db as Partial<SqliteTransaction>).kind === 'sqlite-transaction';
+}
+
+/** Whether `db` runs on PostgreSQL (a SQLite transaction of transaction.ts does not). */
+export function onPostgres(db: SqlDb): boolean {
+  return !isSqliteTransaction(db) && isPostgres(db);
 }
 
 /** better-sqlite3 binds no booleans: SQLite keeps them as 0/1, as knex writes them. */
@@ -29,9 +52,13 @@ function sqliteValue(value: SqlValue): string | number | null {
 }
 
 /** Run `text` on the connection `db` stands for (a transaction's, or one from the pool). */
-async function onSqlite<T>(db: Knex, use: (conn: SqliteConnection) => T): Promise<T> {
+async function onSqlite<T>(db: SqlDb, use: (conn: SqliteConnection) => T): Promise<T> {
+  if (isSqliteTransaction(db)) {
+    // Its connection belongs to others once it has ended: refuse, as knex does.
+    if (db.ended) throw new Error('Transaction query already complete');
+    return use(db.conn);
+  }
   const trx = db as unknown as Partial<Knex.Transaction>;
-  // A finished transaction's connection belongs to others again: refuse, as knex does.
   if (trx.isTransaction && trx.isCompleted?.()) throw new Error('Transaction query already complete');
   const conn = (await db.client.acquireConnection()) as SqliteConnection;
   try {
@@ -42,14 +69,14 @@ async function onSqlite<T>(db: Knex, use: (conn: SqliteConnection) => T): Promis
 }
 
 /** The rows a query (or a statement with RETURNING) answers. */
-export async function sqlRows<Row>(db: Knex, text: string, bindings: readonly SqlValue[] = []): Promise<Row[]> {
-  if (isPostgres(db)) return ((await db.raw(text, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
+export async function sqlRows<Row>(db: SqlDb, text: string, bindings: readonly SqlValue[] = []): Promise<Row[]> {
+  if (!isSqliteTransaction(db) && isPostgres(db)) return ((await db.raw(text, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
   return onSqlite(db, (conn) => conn.prepare(text).all(...bindings.map(sqliteValue)) as Row[]);
 }
 
 /** Run a statement without rows to answer; answers how many rows it changed. */
-export async function sqlRun(db: Knex, text: string, bindings: readonly SqlValue[] = []): Promise<number> {
-  if (isPostgres(db)) return ((await db.raw(text, bindings as Knex.RawBinding[])) as { rowCount: number | null }).rowCount ?? 0;
+export async function sqlRun(db: SqlDb, text: string, bindings: readonly SqlValue[] = []): Promise<number> {
+  if (!isSqliteTransaction(db) && isPostgres(db)) return ((await db.raw(text, bindings as Knex.RawBinding[])) as { rowCount: number | null }).rowCount ?? 0;
   return onSqlite(db, (conn) => conn.prepare(text).run(...bindings.map(sqliteValue)).changes);
 }
 

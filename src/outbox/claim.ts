@@ -9,8 +9,7 @@
  * chain of round trips starts early instead of trailing at the end of a run.
  */
 import type { Knex } from 'knex';
-import { isPostgres } from '../db/connect.js';
-import { chunksOf, IDS_PER_STATEMENT, placeholders, sqlRows } from '../db/sql.js';
+import { chunksOf, IDS_PER_STATEMENT, onPostgres, placeholders, sqlRows, type SqlDb } from '../db/sql.js';
 import { isoAfter, nowIso } from '../db/time.js';
 import { recordTransition } from './events.js';
 import { toEntry, type OutboxEntry } from './states.js';
@@ -27,10 +26,10 @@ export async function claimEntries(db: Knex, options: ClaimOptions): Promise<Out
 }
 
 /** claimEntries in the open transaction `trx` (the settle queue's, when a claim rides with outcomes). */
-export async function claimIn(trx: Knex.Transaction, options: ClaimOptions): Promise<OutboxEntry[]> {
+export async function claimIn(trx: SqlDb, options: ClaimOptions): Promise<OutboxEntry[]> {
   const now = nowIso();
   const leaseUntil = isoAfter(options.leaseMs);
-  const lock = isPostgres(trx) ? 'FOR UPDATE SKIP LOCKED' : '';
+  const lock = onPostgres(trx) ? 'FOR UPDATE SKIP LOCKED' : '';
   // The state list is the one of the partial index outbox_entries_claimable (migration 0010): keep them alike, and the order.
   const rows = await sqlRows<Record<string, unknown>>(
     trx,

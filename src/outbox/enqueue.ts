@@ -5,7 +5,7 @@
 import type { Knex } from 'knex';
 import { formatDocumentKey, type BookDocument } from '../books/index.js';
 import { sha256 } from '../db/hash.js';
-import { chunksOf, IDS_PER_STATEMENT, placeholders, sqlRows } from '../db/sql.js';
+import { chunksOf, IDS_PER_STATEMENT, placeholders, sqlRows, type SqlDb } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 import { recordTransitions, type Transition } from './events.js';
 
@@ -34,7 +34,7 @@ interface DocumentRow {
  * the documents of one order and handed to each storeDocument, which keeps the map up to date
  * with what it stores.
  */
-export async function latestRevisions(db: Knex, source: string, subjects: readonly string[]): Promise<LatestRevisions> {
+export async function latestRevisions(db: SqlDb, source: string, subjects: readonly string[]): Promise<LatestRevisions> {
   const unique = [...new Set(subjects)];
   const rows = await sqlRows<DocumentRow & { subject: string; kind: string; part: string }>(
     db,
@@ -62,7 +62,7 @@ const revisionsKey = (subject: string, kind: string, part: string | undefined) =
  * latest revisions read beforehand (latestRevisions); without it they are read here.
  */
 export async function storeDocument(
-  db: Knex,
+  db: SqlDb,
   doc: BookDocument,
   snapshotId: number,
   newRevisionOnChange: boolean,
@@ -94,7 +94,7 @@ export async function storeDocument(
  * migration 0010); default 0.
  */
 export async function enqueueEntry(
-  db: Knex,
+  db: SqlDb,
   input: { documentId: number; documentKey: string; target: string; dependsOn: number | null; successors?: number },
   transitions?: Transition[],
 ): Promise<{ id: number; created: boolean }> {
@@ -113,8 +113,8 @@ export async function enqueueEntry(
     else await recordTransitions(db, [enqueued]);
     return { id, created: true };
   }
-  const existing = (await db('outbox_entries').where({ entry_key: entryKey }).first('id')) as { id: number };
-  return { id: Number(existing.id), created: false };
+  const [existing] = await sqlRows<{ id: number | string }>(db, 'SELECT id FROM outbox_entries WHERE entry_key = ?', [entryKey]);
+  return { id: Number(existing!.id), created: false };
 }
 
 /** Several documents by id, in one query per IDS_PER_STATEMENT (a claimed batch's). */

@@ -1,6 +1,6 @@
 /** Every outbox transition is recorded with its time and cause. */
 import type { Knex } from 'knex';
-import { chunksOf, placeholders, sqlRun } from '../db/sql.js';
+import { chunksOf, placeholders, sqlRun, type SqlDb } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 import type { OutboxState } from './states.js';
 
@@ -18,7 +18,7 @@ const ROWS_PER_INSERT = 250;
 const EVENT_ROW = `(${placeholders(5)})`;
 
 /** Record transitions of several entries, one multi-row INSERT per ROWS_PER_INSERT (db/sql.ts: a hot statement). */
-export async function recordTransitions(db: Knex, transitions: readonly Transition[], at = nowIso()): Promise<void> {
+export async function recordTransitions(db: SqlDb, transitions: readonly Transition[], at = nowIso()): Promise<void> {
   for (const rows of chunksOf(transitions, ROWS_PER_INSERT)) {
     const bindings: (string | number | null)[] = [];
     for (const t of rows) bindings.push(t.entryId, t.from, t.to, t.cause, at);
@@ -27,7 +27,7 @@ export async function recordTransitions(db: Knex, transitions: readonly Transiti
 }
 
 export async function recordTransition(
-  db: Knex,
+  db: SqlDb,
   entryIds: readonly number[],
   from: OutboxState | null,
   to: OutboxState,

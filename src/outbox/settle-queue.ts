@@ -12,6 +12,8 @@
  * come when outcomes free places, so both would pay a flush each.
  */
 import type { Knex } from 'knex';
+import type { SqlDb } from '../db/sql.js';
+import { inTransaction } from '../db/transaction.js';
 import { settle, settleAll, type Outcome } from './settle.js';
 
 export interface SettleQueueOptions {
@@ -28,7 +30,7 @@ interface Waiting {
 }
 
 interface Riding {
-  work: (trx: Knex.Transaction) => Promise<unknown>;
+  work: (trx: SqlDb) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -69,7 +71,7 @@ export class SettleQueue {
    * the entries they deliver (their dependants are ready for it). Should the shared transaction
    * fail, `work` is run again in one of its own.
    */
-  withNextCommit<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  withNextCommit<T>(work: (trx: SqlDb) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.riding.push({ work, resolve: resolve as (value: unknown) => void, reject });
       this.startWriting();
@@ -89,7 +91,7 @@ export class SettleQueue {
       const group = this.waiting.splice(0, this.maxGroup);
       const riding = this.riding.splice(0);
       try {
-        const { held, answers } = await this.db.transaction(async (trx) => {
+        const { held, answers } = await inTransaction(this.db, async (trx) => {
           const held = group.length > 0 ? await settleAll(trx, group.map((w) => w.outcome)) : [];
           const answers: unknown[] = [];
           for (const r of riding) answers.push(await r.work(trx));
@@ -105,7 +107,7 @@ export class SettleQueue {
           await settle(this.db, w.outcome).then(w.resolve, w.reject);
         }
         for (const r of riding) {
-          await this.db.transaction((trx) => r.work(trx)).then(r.resolve, r.reject);
+          await inTransaction(this.db, (trx) => r.work(trx)).then(r.resolve, r.reject);
         }
       }
     }

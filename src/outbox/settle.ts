@@ -7,7 +7,7 @@
  * (`settleAll`, which settle-queue.ts uses to commit a group in one transaction).
  */
 import type { Knex } from 'knex';
-import { chunksOf, placeholders, sqlRows, type SqlValue } from '../db/sql.js';
+import { chunksOf, placeholders, sqlRows, type SqlDb, type SqlValue } from '../db/sql.js';
 import { isoAfter, nowIso } from '../db/time.js';
 import { recordTransitions, type Transition } from './events.js';
 import type { OutboxEntry, OutboxState } from './states.js';
@@ -54,7 +54,7 @@ export const outcomes = {
  * external id) chosen by id: per statement knex and the database spend more than per row.
  * Answers, per outcome, whether this owner still held the entry.
  */
-export async function settleAll(trx: Knex.Transaction, list: readonly Outcome[]): Promise<boolean[]> {
+export async function settleAll(trx: SqlDb, list: readonly Outcome[]): Promise<boolean[]> {
   const now = nowIso();
   const written = new Set<number>();
   for (const alike of alikeGroups(list)) {
@@ -88,7 +88,7 @@ const ROWS_PER_UPDATE = 200;
  * One guarded UPDATE for outcomes alike (alikeGroups), a statement per ROWS_PER_UPDATE;
  * answers the ids this owner still held and has now written.
  */
-async function updateAlike(trx: Knex.Transaction, alike: readonly Outcome[], now: string): Promise<number[]> {
+async function updateAlike(trx: SqlDb, alike: readonly Outcome[], now: string): Promise<number[]> {
   const written: number[] = [];
   for (const rows of chunksOf(alike, ROWS_PER_UPDATE)) {
     const first = rows[0]!;

@@ -6,6 +6,8 @@
 import type { Knex } from 'knex';
 import { BooksError, type BookDocument } from '../books/index.js';
 import { sha256 } from '../db/hash.js';
+import { sqlRows, type SqlDb } from '../db/sql.js';
+import { inTransaction } from '../db/transaction.js';
 import { errorMessage, RecordError } from '../errors.js';
 import { mapOrder, NO_HISTORY, type BookedHistory, type MapOutcome } from '../mapping/map-order.js';
 import { storedHistory } from './history.js';
@@ -175,7 +177,7 @@ export async function takeIn(
   }
 
   try {
-    const created = await rt.db.transaction(async (trx) => {
+    const created = await inTransaction(rt.db, async (trx) => {
       const snapshotId = await insertSnapshot(trx, { source, recordId: record.id, contentHash, raw: record.raw, origin: record.origin });
       const resolution = `superseded by version ${contentHash.slice(0, 12)}`;
       await resolveQuarantine(trx, source, record.supersedes ? [record.id, record.supersedes] : [record.id], resolution);
@@ -198,7 +200,7 @@ export async function takeIn(
  * give each target an outbox entry, which knows how many of the order's entries queue behind
  * it (claim.ts takes longer chains first). Answers how many documents were new.
  */
-async function enqueueOrder(trx: Knex, binding: SourceBinding, snapshotId: number, documents: BookDocument[]): Promise<number> {
+async function enqueueOrder(trx: SqlDb, binding: SourceBinding, snapshotId: number, documents: BookDocument[]): Promise<number> {
   let created = 0;
   const source = binding.config.name;
   // A later version of an order (a refund, a cancellation) queues behind what was queued for it before.
@@ -246,12 +248,15 @@ async function openQuarantineReason(db: Knex, source: string, recordId: string, 
   return row ? `${row.field ? `${row.field}: ` : ''}${row.reason} (still in the quarantine)` : null;
 }
 
-async function lastEntryOf(db: Knex, source: string, subject: string, target: string): Promise<number | null> {
+async function lastEntryOf(db: SqlDb, source: string, subject: string, target: string): Promise<number | null> {
   // In two steps, each on its index (documents by source and subject, entries by document and
   // target): as one join, SQLite chose the entries' (target, state, …) index and read every
   // entry of the target, so intake slowed as the outbox grew.
-  const documents = db('documents').where({ source, subject }).select('id');
-  const row = (await db('outbox_entries').whereIn('document_id', documents).where({ target }).max({ id: 'id' }).first()) as { id: number | string | null } | undefined;
+  const [row] = await sqlRows<{ id: number | string | null }>(
+    db,
+    'SELECT MAX(id) AS id FROM outbox_entries WHERE document_id IN (SELECT id FROM documents WHERE source = ? AND subject = ?) AND target = ?',
+    [source, subject, target],
+  );
   return row?.id == null ? null : Number(row.id);
 }
 

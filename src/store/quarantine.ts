@@ -3,7 +3,7 @@
  * until a fixed version arrives or an operator replays them after fixing the mapping.
  */
 import type { Knex } from 'knex';
-import { placeholders, sqlRun } from '../db/sql.js';
+import { placeholders, sqlRun, type SqlDb } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 
 export interface QuarantineInput {
@@ -50,7 +50,7 @@ export async function quarantineRecord(db: Knex, q: QuarantineInput): Promise<vo
  * Close every open quarantine row of the records `recordIds` (a record and the one it
  * supersedes, say) with `resolution`, e.g. because a newer version went through.
  */
-export async function resolveQuarantine(db: Knex, source: string, recordIds: readonly string[], resolution: string): Promise<number> {
+export async function resolveQuarantine(db: SqlDb, source: string, recordIds: readonly string[], resolution: string): Promise<number> {
   const ids = [...new Set(recordIds)];
   return sqlRun(db, `UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE source = ? AND record_id IN (${placeholders(ids.length)}) AND resolved_at IS NULL`, [
     nowIso(),

@@ -1,6 +1,5 @@
 /** Source snapshots: every version of every record kontor has read, with its content hash. */
-import type { Knex } from 'knex';
-import { sqlRows } from '../db/sql.js';
+import { sqlRows, type SqlDb } from '../db/sql.js';
 import { nowIso } from '../db/time.js';
 
 export interface SnapshotInput {
@@ -16,7 +15,7 @@ export interface SnapshotInput {
  * record): `stored`, taken in before; `heldBack`, still quarantined or dismissed by an operator
  * (a dismissal holds until the record changes; see quarantine.ts).
  */
-export async function contentSeen(db: Knex, source: string, recordId: string, contentHash: string): Promise<{ stored: boolean; heldBack: boolean }> {
+export async function contentSeen(db: SqlDb, source: string, recordId: string, contentHash: string): Promise<{ stored: boolean; heldBack: boolean }> {
   const [row] = await sqlRows<{ stored: unknown; held: unknown }>(
     db,
     `SELECT EXISTS (SELECT 1 FROM source_snapshots WHERE source = ? AND record_id = ? AND content_hash = ?) AS stored,
@@ -30,7 +29,7 @@ export async function contentSeen(db: Knex, source: string, recordId: string, co
 /** SQLite answers EXISTS with 0/1, PostgreSQL with a boolean. */
 const truthy = (value: unknown) => value === true || value === 1 || value === '1';
 
-export async function insertSnapshot(db: Knex, s: SnapshotInput): Promise<number> {
+export async function insertSnapshot(db: SqlDb, s: SnapshotInput): Promise<number> {
   const [row] = await sqlRows<{ id: number | string }>(
     db,
     'INSERT INTO source_snapshots (source, record_id, content_hash, raw, origin, fetched_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
