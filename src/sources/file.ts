@@ -438,13 +438,12 @@ export class FileSource implements SourceAdapter {
         if (this.isJsonLines(entry.name)) {
           // Lines, not records: counting does not parse what the pull will parse anyway.
           for await (const line of linesOf(await open(file))) if (line.trim() !== '') n++;
-        } else if (this.mayStream(entry)) {
-          n += await this.jsonArrayLength(entry, file);
-        } else if (this.tooLargeToRead(entry)) {
-          n++;
-        } else {
-          n += this.recordsOfFile(this.fileLabel(entry.name), await readFile(file, 'utf8')).length;
+          continue;
         }
+        const streamed = this.mayStream(entry) ? await this.jsonArrayLength(file) : null;
+        if (streamed !== null) n += streamed;
+        else if (this.tooLargeToRead(entry)) n++;
+        else n += this.recordsOfFile(this.fileLabel(entry.name), await readFile(file, 'utf8')).length;
       } catch (error) {
         if (errorCode(error) !== 'ENOENT') return null;
       }
@@ -454,9 +453,10 @@ export class FileSource implements SourceAdapter {
 
   /**
    * How many records a large `*.json` file yields (countRecords): its array's items, following
-   * only its structure; one for a file with a mistake; as read whole for one that holds no array.
+   * only its structure; one for a file with a mistake; null for one that holds no array (read
+   * whole, as records() does).
    */
-  private async jsonArrayLength(entry: ListedFile, file: string): Promise<number> {
+  private async jsonArrayLength(file: string): Promise<number | null> {
     let n = 0;
     try {
       for await (const item of jsonArrayItems(chunksOf(await open(file)), this.envelopes, { check: false })) {
@@ -466,9 +466,9 @@ export class FileSource implements SourceAdapter {
       return n;
     } catch (error) {
       if (error instanceof JsonStreamSyntaxError) return 1;
-      if (!(error instanceof NotAJsonArrayError)) throw error;
+      if (error instanceof NotAJsonArrayError) return null;
+      throw error;
     }
-    return this.tooLargeToRead(entry) ? 1 : this.recordsOfFile(this.fileLabel(entry.name), await readFile(file, 'utf8')).length;
   }
 
   /**

@@ -133,6 +133,12 @@ export async function* jsonArrayItems(chunks: AsyncIterable<string>, envelopes: 
   // The scanning itself is synchronous, per chunk: a loop that yields runs several times slower.
   const scan = (chunk: string, out: JsonArrayItem[]): void => {
     let start = phase === 'item' ? 0 : -1;
+    // The item ends before `end` in this chunk: its text is what earlier chunks held and this one up to there.
+    const endItem = (end: number) => {
+      pieces.push(chunk.slice(start, end));
+      out.push(finished(pieces.join('')));
+      pieces = [];
+    };
     let backslash = chunk.indexOf('\\');
     for (let i = 0; i < chunk.length; i++) {
       if (inString && !escaped && phase === 'item') {
@@ -155,9 +161,7 @@ export async function* jsonArrayItems(chunks: AsyncIterable<string>, envelopes: 
             inString = false;
             if (depth === 0) {
               // A string item ends with its quote.
-              pieces.push(chunk.slice(start, i + 1));
-              out.push(finished(pieces.join('')));
-              pieces = [];
+              endItem(i + 1);
               phase = 'after-item';
             }
           }
@@ -169,20 +173,14 @@ export async function* jsonArrayItems(chunks: AsyncIterable<string>, envelopes: 
           if (depth === 0) {
             // A number, true, false or null just before the array's end.
             if (c === CLOSE_BRACE) fail('CommaExpected');
-            pieces.push(chunk.slice(start, i));
-            out.push(finished(pieces.join('')));
-            pieces = [];
+            endItem(i);
             phase = enveloped ? 'envelope-end' : 'end';
           } else if (--depth === 0) {
-            pieces.push(chunk.slice(start, i + 1));
-            out.push(finished(pieces.join('')));
-            pieces = [];
+            endItem(i + 1);
             phase = 'after-item';
           }
         } else if (depth === 0 && (c === COMMA || isSpace(c))) {
-          pieces.push(chunk.slice(start, i));
-          out.push(finished(pieces.join('')));
-          pieces = [];
+          endItem(i);
           phase = c === COMMA ? 'next-item' : 'after-item';
         }
       } else if (key !== null) {
