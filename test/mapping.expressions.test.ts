@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import jsonata from 'jsonata';
 import { describe, expect, it } from 'vitest';
-import { compileExpression, fastPath } from '../src/mapping/expressions.js';
+import { compileExpression, EXPRESSION_LIMITS, fastPath } from '../src/mapping/expressions.js';
 
 const field = fc.constantFrom('test', 'total_minor', 'country', 'meta.kind', 'meta.missing', 'customer.company', 'lines', 'flag', 'nothing', 'n');
 const literal = fc.oneof(fc.constantFrom('"CH"', '"deposit"', '""', 'true', 'false', '0', '5', '-3', '"5"'), fc.integer({ min: -10, max: 10 }).map(String));
@@ -68,5 +68,30 @@ describe('simple conditions evaluated directly agree with JSONata', () => {
     const ast = (e: string) => jsonata(e).ast() as unknown as Parameters<typeof fastPath>[0];
     for (const e of ['$not(test) and total_minor >= 0', 'meta.kind = "deposit"', 'country in ["CH", "LI"]', 'line.quantity > 5 or order.currency != "CHF"']) expect(fastPath(ast(e)), e).not.toBeNull();
     for (const e of ['lines[sku = "A"]', '$count(lines) > 1', '$contains(sku, "GIFT")', 'a.b.(c)', '{"a": 1}.a = 1']) expect(fastPath(ast(e)), e).toBeNull();
+  });
+});
+
+describe('the step budget of an evaluation', () => {
+  const fibonacci = (n: number) => `($f := function($n){ $n <= 1 ? 1 : $f($n-1) + $f($n-2) }; $f(${n}))`;
+
+  it('stops a shallow but endless amount of work that the stack limit does not see, with the same error on every run', async () => {
+    const runaway = compileExpression(fibonacci(25));
+    const errors = await Promise.all([1, 2, 3].map(() => runaway.evaluate({}).then(() => 'no error', (e: Error) => e.message)));
+    expect(errors).toEqual(Array(3).fill(`the expression took more than ${EXPRESSION_LIMITS.steps} evaluation steps (JSONata K0002)`));
+  });
+
+  it('is counted per evaluation: concurrent evaluations of one expression, each within the budget, all succeed', async () => {
+    // fib(18) takes more than half the budget (fib(19) exceeds it), so a shared count would fail the second.
+    const heavy = compileExpression(fibonacci(18));
+    expect(await Promise.all([heavy.evaluate({}), heavy.evaluate({}), heavy.evaluate({})])).toEqual([4181, 4181, 4181]);
+  });
+
+  it('does not depend on time: an evaluation whose steps wait on a busy event loop still succeeds', async () => {
+    // The old wall-clock timeout (100 ms) failed this: the event loop is blocked 150 ms between two steps.
+    const simple = compileExpression('$count(lines[quantity > 1]) > 0');
+    const pending = simple.evaluate({ lines: [{ quantity: 2 }] });
+    const until = Date.now() + 150;
+    while (Date.now() < until);
+    expect(await pending).toBe(true);
   });
 });
