@@ -19,7 +19,7 @@ import { OUTBOX_STATES, type OutboxState } from './outbox/states.js';
 import { closeQuarantined, getQuarantined, listQuarantine } from './store/quarantine.js';
 import { accountBalance, accountStatement, openItemRows, transferGroups, trialBalance } from './targets/journal.js';
 import { credentialReport } from './service/credentials.js';
-import { checkBillectaOnline, type CurrencyFinding } from './service/online-check.js';
+import type { CurrencyFinding } from './service/online-check.js';
 import { Deliverer } from './service/deliver.js';
 import { BackfillProgress, deliveryProgress, outboxCounts, type ProgressMode } from './service/progress.js';
 import { backupDatabase } from './service/backup.js';
@@ -36,8 +36,8 @@ import { collectStatus, formatStatus, webhookAmount } from './service/status.js'
 import { describeHolder, SourceLeaseError, withSourceLease } from './service/source-lease.js';
 import { reconcile, reconcileTargetsOf } from './service/reconcile.js';
 import { collectSummary, formatBalances, formatSummary, money } from './service/summary.js';
-import { startRunMyAccounts, type RmaChartAccount, type RmaEmulator, type RmaPartMaster } from './targets/runmyaccounts/emulator.js';
-import { startBillecta, type BillectaEmulator } from './targets/billecta/emulator.js';
+import type { RmaChartAccount, RmaEmulator, RmaPartMaster } from './targets/runmyaccounts/emulator.js';
+import type { BillectaEmulator } from './targets/billecta/emulator.js';
 import type { LatencyTimer } from './targets/emulator-kit.js';
 import type { RmaChartAccount as RmaChartRow, RunMyAccountsClient } from './targets/runmyaccounts/client.js';
 
@@ -191,7 +191,7 @@ export function buildProgram(): Command {
         const config = configOf(cmd);
         const source = config.sources.find((s) => s.name === opts.source);
         if (!source) throw new UsageError(`unknown source "${opts.source}" (configured: ${config.sources.map((s) => s.name).join(', ')})`);
-        const binding = { config: source, adapter: createSource(source, config.secrets), mapping: loadMapping(source.mappingPath) };
+        const binding = { config: source, adapter: await createSource(source, config.secrets), mapping: loadMapping(source.mappingPath) };
         const results: unknown[] = [];
         const stats = await previewSource(binding, window, (record, outcome) => {
           if (opts.json) results.push({ record: record.id, origin: record.origin, ...outcome });
@@ -267,7 +267,7 @@ export function buildProgram(): Command {
         throw new UsageError(`no target named "${opts.target}" among source ${source.name}'s targets (${source.targets.join(', ')})`);
       }
       const mapping = loadMapping(opts.mapping ? path.resolve(opts.mapping) : source.mappingPath);
-      const adapter = createSource(source, config.secrets);
+      const adapter = await createSource(source, config.secrets);
       const records = opts.order.map((file) => {
         let text: string;
         try {
@@ -403,6 +403,8 @@ export function buildProgram(): Command {
             }
             if (t.config.type === 'billecta') {
               const delivering = config.sources.filter((s) => s.targets.includes(t.name)).map((s) => mappings.get(s.mappingPath));
+              // Imported here: it brings Billecta's HTTP client, which other commands do not need.
+              const { checkBillectaOnline } = await import('./service/online-check.js');
               const checked = await checkBillectaOnline(config, t, [...new Set(delivering.filter((m): m is Mapping => m !== undefined))]);
               Object.assign(entry, { error: checked.error, creditor: checked.creditor, currencies: checked.currencies, products: checked.products });
               mappingProblems.push(...checked.mappingProblems);
@@ -824,7 +826,7 @@ export function buildProgram(): Command {
       } catch (error) {
         throw new UsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
       }
-      const client = createRmaClient(target);
+      const client = await createRmaClient(target);
       try {
         const outcome = await client.uploadReceipt({ name: path.basename(file), contentType, data });
         if (opts.json) printJson({ file, target: target.name, outcome });
@@ -903,6 +905,7 @@ export function buildProgram(): Command {
         if (ttl === 0) throw new UsageError('--token-ttl "0" is not a positive number of seconds');
         let billecta: BillectaEmulator;
         try {
+          const { startBillecta } = await import('./targets/billecta/emulator.js');
           billecta = await startBillecta({
             port: count(opts.port ?? '4851', '--port', 65535),
             user: opts.user,
@@ -937,6 +940,7 @@ export function buildProgram(): Command {
       }
       let emulator: RmaEmulator;
       try {
+        const { startRunMyAccounts } = await import('./targets/runmyaccounts/emulator.js');
         emulator = await startRunMyAccounts({
           port: count(opts.port ?? '4850', '--port', 65535),
           mandants: opts.mandant.length > 0 ? opts.mandant : ['sandbox'],
@@ -995,7 +999,7 @@ async function onlineChart(target: ResolvedTarget): Promise<{ name: string; acco
   const name = `the Run my Accounts chart of target "${target.name}"`;
   let client: RunMyAccountsClient;
   try {
-    client = createRmaClient(target, { http: { retries: 1, readTimeoutMs: 30_000 } });
+    client = await createRmaClient(target, { http: { retries: 1, readTimeoutMs: 30_000 } });
   } catch (error) {
     return { error: `target "${target.name}": cannot read its chart of accounts: ${errorMessage(error)}` };
   }

@@ -199,8 +199,8 @@ describe.each(DIALECTS)('paidBefore from the outbox (%s)', (dialect) => {
 
     // p2's send ended in doubt (it did land), and kontor restarted: a new target knows no baseline.
     await rt.db('outbox_entries').where({ id: p2Entry }).update({ state: 'in_doubt', verify_first: true });
-    const restart = () => rt.targets.set('rma', createTarget(config.targets.find((t) => t.name === 'rma')!, rt.db, rt.logger));
-    restart();
+    const restart = async () => rt.targets.set('rma', await createTarget(config.targets.find((t) => t.name === 'rma')!, rt.db, rt.logger));
+    await restart();
     const found = await new Deliverer(rt).drain();
     expect(found).toMatchObject({ delivered: 1, inDoubt: 0, dead: 0 });
     expect(emu.payments(MANDANT)).toHaveLength(payments);
@@ -208,7 +208,7 @@ describe.each(DIALECTS)('paidBefore from the outbox (%s)', (dialect) => {
     expect((await listTransitions(rt.db, p2Entry)).at(-1)).toMatchObject({ to_state: 'delivered', cause: 'found at the target by the in-doubt lookup' });
 
     // Without the hook the same lookup cannot tell (RMA gives payments no id).
-    const bare = new RunMyAccountsTarget({ name: 'rma', client: createRmaClient(config.targets.find((t) => t.name === 'rma')!), requests: { mandant: MANDANT } });
+    const bare = new RunMyAccountsTarget({ name: 'rma', client: await createRmaClient(config.targets.find((t) => t.name === 'rma')!), requests: { mandant: MANDANT } });
     cleanups.push(() => bare.close());
     await expect(bare.lookup(p2)).rejects.toBeInstanceOf(RmaInDoubtError);
 
@@ -216,7 +216,7 @@ describe.each(DIALECTS)('paidBefore from the outbox (%s)', (dialect) => {
     const p3 = paymentOn(base, '1003', 'c', 2000);
     const p3Entry = await addPayment(rt, p3);
     await rt.db('outbox_entries').where({ id: p3Entry }).update({ state: 'in_doubt', verify_first: true });
-    restart();
+    await restart();
     expect(await new Deliverer(rt).drain()).toMatchObject({ delivered: 1, inDoubt: 0, dead: 0 });
     expect(emu.payments(MANDANT)).toHaveLength(payments + 1);
     expect(paidOn1003()).toBe(17000);

@@ -216,7 +216,7 @@ async function measureDelivery(options: BenchOptions, setup: Setup, name: string
         if (target.config.type !== 'runmyaccounts') throw new Error('rma is not a runmyaccounts target');
         // The target as runtime.ts builds it, without the client's request rate limit (see the header).
         await rt.targets.get('rma')?.close?.();
-        rt.targets.set('rma', createRmaTarget(target, rt.db, { http: { rateLimit: undefined } }));
+        rt.targets.set('rma', await createRmaTarget(target, rt.db, { http: { rateLimit: undefined } }));
         const rows = (await rt.db('outbox_entries as e').join('documents as d', 'd.id', 'e.document_id').where({ 'e.target': 'rma' }).orderBy('e.id').select('e.id', 'e.depends_on', 'd.body')) as { id: number; depends_on: number | null; body: string }[];
         entries = rows.length;
         if (raw === null) {

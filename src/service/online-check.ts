@@ -158,7 +158,7 @@ export async function checkBillectaOnline(config: Config, target: ResolvedTarget
     result.error = `${name}: not checked online: ${errorMessage(error)}`;
     return result;
   }
-  const client = createBillectaClient(target, { http: { retries: 1, readTimeoutMs: 30_000, ...options.http } });
+  const client = await createBillectaClient(target, { http: { retries: 1, readTimeoutMs: 30_000, ...options.http } });
   // The client's message names the call that failed (the login, when there is one).
   const unreachable = (error: unknown) => {
     result.error = `${name}: cannot reach Billecta at ${target.baseUrl}: ${errorMessage(error)}`;

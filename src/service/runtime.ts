@@ -13,18 +13,13 @@ import type { Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { loadMapping, type Mapping } from '../mapping/load.js';
 import { sharedCallBudget } from '../store/target-failures.js';
-import { FileSource } from '../sources/file.js';
-import { ShopifySource } from '../sources/shopify.js';
-import { ShopwareSource } from '../sources/shopware.js';
-import { WooCommerceSource } from '../sources/woocommerce.js';
-import { HttpClient, type HttpClientOptions } from '../http/client.js';
+import type { HttpClientOptions } from '../http/client.js';
 import type { SourceAdapter } from '../sources/types.js';
 import { JournalTarget } from '../targets/journal.js';
-import { RunMyAccountsClient, type RmaLog, type RunMyAccountsClientOptions } from '../targets/runmyaccounts/client.js';
+import type { RmaLog, RunMyAccountsClient, RunMyAccountsClientOptions } from '../targets/runmyaccounts/client.js';
 import type { RmaRequestOptions } from '../targets/runmyaccounts/requests.js';
-import { RunMyAccountsTarget } from '../targets/runmyaccounts/target.js';
-import { BillectaClient, type BillectaClientOptions } from '../targets/billecta/client.js';
-import { BillectaTarget } from '../targets/billecta/target.js';
+import type { RunMyAccountsTarget } from '../targets/runmyaccounts/target.js';
+import type { BillectaClient, BillectaClientOptions } from '../targets/billecta/client.js';
 import type { TargetAdapter } from '../targets/types.js';
 import type { Metrics } from './metrics.js';
 
@@ -53,9 +48,20 @@ export interface Runtime {
 /** What the HTTP clients of sources and targets report each exchange to (metrics). */
 export type HttpObserve = HttpClientOptions['observe'];
 
-export function createSource(source: ResolvedSource, secrets: Iterable<string> = [], observe?: HttpObserve): SourceAdapter {
+/*
+ * The adapters are imported when a configured source or target needs them, not with this
+ * module: the HTTP sources and targets bring undici and fast-xml-parser, a quarter of the
+ * time every `kontor` command took to start, and a project with files and the journal uses
+ * neither.
+ */
+
+export async function createSource(source: ResolvedSource, secrets: Iterable<string> = [], observe?: HttpObserve): Promise<SourceAdapter> {
   const c = source.config;
-  if (c.type === 'file') return new FileSource({ name: source.name, folder: source.path, label: c.path, format: c.format, moveProcessed: c.move_processed, doneFolder: c.done_folder, failedFolder: c.failed_folder });
+  if (c.type === 'file') {
+    const { FileSource } = await import('../sources/file.js');
+    return new FileSource({ name: source.name, folder: source.path, label: c.path, format: c.format, moveProcessed: c.move_processed, doneFolder: c.done_folder, failedFolder: c.failed_folder });
+  }
+  const { HttpClient } = await import('../http/client.js');
   const rps = c.requests_per_second;
   const common = {
     name: source.name,
@@ -65,12 +71,18 @@ export function createSource(source: ResolvedSource, secrets: Iterable<string> =
     http: new HttpClient({ name: `source ${source.name}`, secrets, rateLimit: { perSecond: rps, burst: Math.max(1, Math.ceil(rps)) }, baseDelayMs: c.retry_base_delay_ms, ...(observe ? { observe } : {}) }),
   };
   switch (c.type) {
-    case 'woocommerce':
+    case 'woocommerce': {
+      const { WooCommerceSource } = await import('../sources/woocommerce.js');
       return new WooCommerceSource({ ...common, consumerKey: c.consumer_key, consumerSecret: c.consumer_secret, refundsEndpoint: c.refunds_endpoint });
-    case 'shopify':
+    }
+    case 'shopify': {
+      const { ShopifySource } = await import('../sources/shopify.js');
       return new ShopifySource({ ...common, accessToken: c.access_token, apiVersion: c.api_version, api: c.api, money: c.money });
-    case 'shopware':
+    }
+    case 'shopware': {
+      const { ShopwareSource } = await import('../sources/shopware.js');
       return new ShopwareSource({ ...common, clientId: c.client_id, clientSecret: c.client_secret });
+    }
   }
 }
 
@@ -145,10 +157,11 @@ function rmaLog(log: Logger): RmaLog {
  * The REST client of a runmyaccounts target as configured (base URL, mandant, the key of its
  * environment, auth, format, API version, request rate). ConfigError without a key.
  */
-export function createRmaClient(target: ResolvedTarget, options: { log?: RmaLog; http?: RunMyAccountsClientOptions['http'] } = {}): RunMyAccountsClient {
+export async function createRmaClient(target: ResolvedTarget, options: { log?: RmaLog; http?: RunMyAccountsClientOptions['http'] } = {}): Promise<RunMyAccountsClient> {
   assertDeliverable(target);
   const c = target.config;
   if (c.type !== 'runmyaccounts') throw new TypeError(`target "${target.name}" is of type ${c.type}, not runmyaccounts`);
+  const { RunMyAccountsClient } = await import('../targets/runmyaccounts/client.js');
   return new RunMyAccountsClient({
     name: target.name,
     baseUrl: target.baseUrl!,
@@ -163,9 +176,10 @@ export function createRmaClient(target: ResolvedTarget, options: { log?: RmaLog;
 }
 
 /** The Run my Accounts target of a runmyaccounts target, its payments' baseline read from kontor's outbox in `db`. */
-export function createRmaTarget(target: ResolvedTarget, db: Knex, options: { log?: RmaLog; http?: RunMyAccountsClientOptions['http'] } = {}): RunMyAccountsTarget {
-  const client = createRmaClient(target, options);
+export async function createRmaTarget(target: ResolvedTarget, db: Knex, options: { log?: RmaLog; http?: RunMyAccountsClientOptions['http'] } = {}): Promise<RunMyAccountsTarget> {
+  const client = await createRmaClient(target, options);
   const c = target.config as RunMyAccountsConfig;
+  const { RunMyAccountsTarget } = await import('../targets/runmyaccounts/target.js');
   return new RunMyAccountsTarget({
     name: target.name,
     client,
@@ -178,10 +192,11 @@ export function createRmaTarget(target: ResolvedTarget, db: Knex, options: { log
 }
 
 /** The Billecta client of a target, with the credentials of its environment. */
-export function createBillectaClient(target: ResolvedTarget, options: Pick<BillectaClientOptions, 'failures' | 'log' | 'http'> = {}): BillectaClient {
+export async function createBillectaClient(target: ResolvedTarget, options: Pick<BillectaClientOptions, 'failures' | 'log' | 'http'> = {}): Promise<BillectaClient> {
   assertDeliverable(target);
   const c = target.config;
   if (c.type !== 'billecta') throw new TypeError(`target "${target.name}" is of type ${c.type}, not billecta`);
+  const { BillectaClient } = await import('../targets/billecta/client.js');
   const set = c.credentials[target.environment]!;
   return new BillectaClient({
     name: target.name,
@@ -199,7 +214,7 @@ export function createBillectaClient(target: ResolvedTarget, options: Pick<Bille
  * `mapping`: one mapping of a source delivering to this target (Billecta takes its
  * `target.paid_orders` and `rounding.account`; when several sources deliver there, the first).
  */
-export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, mapping?: Mapping, observe?: HttpObserve): TargetAdapter {
+export async function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, mapping?: Mapping, observe?: HttpObserve): Promise<TargetAdapter> {
   assertDeliverable(target);
   const c = target.config;
   const http = observe ? { http: { observe } } : {};
@@ -210,7 +225,7 @@ export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, 
   if (c.type === 'billecta') {
     const log = logger ? rmaLog(logger.child({ target: target.name })) : undefined;
     // The budget is counted in the database, across every kontor process that shares it (issue #7).
-    const client = createBillectaClient(target, { failures: sharedCallBudget(db, target.name), ...(log ? { log } : {}), ...http });
+    const client = await createBillectaClient(target, { failures: sharedCallBudget(db, target.name), ...(log ? { log } : {}), ...http });
     const clearingAccounts = new Set(Object.keys(c.payment_means));
     /** Documents in this target's outbox (in `state`, if given) whose JSON body has `"field":"value"`, newest first. */
     const delivered = async (kinds: string[], field: string, value: string, state?: string) => {
@@ -224,6 +239,7 @@ export function createTarget(target: ResolvedTarget, db: Knex, logger?: Logger, 
         .select('d.body', 'e.external_id');
       return (await query) as { body: string; external_id: string | null }[];
     };
+    const { BillectaTarget } = await import('../targets/billecta/target.js');
     return new BillectaTarget({
       name: target.name,
       client,
@@ -311,8 +327,8 @@ export async function openRuntime(config: Config, logger: Logger, options: Runti
     const rt: Runtime = { config, db, logger, sources: new Map(), targets: new Map(), redactor: new Redactor(config.secrets), ...(options.metrics ? { metrics: options.metrics } : {}) };
     // Read at each exchange: metrics set on the runtime later are counted into from then on.
     const observe = (role: 'source' | 'target', name: string): HttpObserve => (exchange) => rt.metrics?.observeHttp(role, name, exchange);
-    for (const t of config.targets) rt.targets.set(t.name, createTarget(t, db, logger, mappingFor(t.name), observe('target', t.name)));
-    for (const s of config.sources) rt.sources.set(s.name, { config: s, adapter: createSource(s, config.secrets, observe('source', s.name)), mapping: mappings.get(s.name)! });
+    for (const t of config.targets) rt.targets.set(t.name, await createTarget(t, db, logger, mappingFor(t.name), observe('target', t.name)));
+    for (const s of config.sources) rt.sources.set(s.name, { config: s, adapter: await createSource(s, config.secrets, observe('source', s.name)), mapping: mappings.get(s.name)! });
     return rt;
   } catch (error) {
     await db.destroy();
