@@ -101,7 +101,8 @@ describe('HTTPS only, except to loopback', () => {
       const error = await failure(c.request({ method: 'GET', url }));
       expect(error.message).toMatch(/only HTTPS is allowed \(plain HTTP only to loopback\)/);
       expect(error).toMatchObject({ status: null, retriable: false });
-      expect(Date.now() - started).toBeLessThan(500);
+      // Refused before any lookup or connection: no DNS wait (a loaded CI machine may still pause, hence the slack).
+      expect(Date.now() - started).toBeLessThan(5_000);
     }
     // No attempt was made: no retry, no backoff (a DNS or connect error would have been retried).
     expect(retries).toEqual([]);
