@@ -51,7 +51,8 @@ describe('architecture', () => {
       const area = areaOf(file);
       const allowed = ALLOWED[area]!;
       const text = readFileSync(file, 'utf8');
-      for (const match of text.matchAll(/from '(\.{1,2}\/[^']+)'/g)) {
+      // Static imports and the adapters' on-demand import('…') alike.
+      for (const match of text.matchAll(/(?:from |import\()'(\.{1,2}\/[^']+)'/g)) {
         const target = path.resolve(path.dirname(file), match[1]!).replace(/\.js$/, '.ts');
         const targetArea = areaOf(target);
         if (targetArea === area || allowed.includes('*') || allowed.includes(targetArea)) continue;
@@ -59,6 +60,29 @@ describe('architecture', () => {
       }
     }
     expect(violations).toEqual([]);
+  });
+
+  it('starts the CLI without the adapters: what only HTTP sources, targets and emulators use is imported on demand', () => {
+    // Every static, non-type import reachable from cli.ts (what Node loads before any command runs).
+    const files = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string) => {
+      if (files.has(file)) return;
+      files.add(file);
+      for (const match of readFileSync(file, 'utf8').matchAll(/^(?:import|export)(?!\s+type\s)[^;]*?from '([^']+)';/gms)) {
+        const spec = match[1]!;
+        if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), spec).replace(/\.js$/, '.ts'));
+        else if (!spec.startsWith('node:')) packages.add(spec.split('/')[0]!);
+      }
+    };
+    visit(path.join(SRC, 'cli.ts'));
+    const loaded = [...files].map((f) => path.relative(SRC, f).split(path.sep).join('/'));
+    expect(loaded).toContain('service/runtime.ts');
+    expect(packages).toContain('knex');
+    expect([...packages].filter((p) => ['undici', 'fast-xml-parser'].includes(p))).toEqual([]);
+    // Their request builders (pure functions, for preview and check) may load; clients, targets and emulators not.
+    const adapters = /^(sources\/(woocommerce|shopify|shopware)\.ts|http\/|targets\/(runmyaccounts|billecta)\/(client|target|emulator|xml)\.ts)/;
+    expect(loaded.filter((f) => adapters.test(f))).toEqual([]);
   });
 
   it('keeps money out of floating point: no parseFloat in src/', () => {
