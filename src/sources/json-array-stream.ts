@@ -9,7 +9,18 @@
  * Where it finds a mistake, or an item does not parse, it names the line and column in the whole
  * text, as the file source does for a file read whole.
  */
-import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { createRequire } from 'node:module';
+import type * as Jsonc from 'jsonc-parser';
+
+/**
+ * jsonc-parser only locates syntax errors (firstJsonError), so it is loaded with the first
+ * broken text rather than with every kontor command (about 30 ms of each start).
+ */
+let jsonc: typeof Jsonc | undefined;
+function loadJsonc(): typeof Jsonc {
+  jsonc ??= createRequire(import.meta.url)('jsonc-parser') as typeof Jsonc;
+  return jsonc;
+}
 
 /** A place in a text: 1-based line and column (UTF-16 code units, as editors count most characters). */
 export interface TextPosition {
@@ -296,8 +307,9 @@ function checkItem(item: JsonArrayItem): void {
  * Code's JSON scanner) locates it.
  */
 export function firstJsonError(text: string): { at: TextPosition; code: string } | null {
-  const errors: ParseError[] = [];
-  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const { parse, printParseErrorCode } = loadJsonc();
+  const errors: Jsonc.ParseError[] = [];
+  parse(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
   const first = errors[0];
   if (!first) return null;
   const before = text.slice(0, first.offset).split('\n');
