@@ -70,13 +70,13 @@ async function onSqlite<T>(db: SqlDb, use: (conn: SqliteConnection) => T): Promi
 
 /** The rows a query (or a statement with RETURNING) answers. */
 export async function sqlRows<Row>(db: SqlDb, text: string, bindings: readonly SqlValue[] = []): Promise<Row[]> {
-  if (!isSqliteTransaction(db) && isPostgres(db)) return ((await db.raw(text, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
+  if (onPostgres(db)) return ((await (db as Knex).raw(text, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
   return onSqlite(db, (conn) => conn.prepare(text).all(...bindings.map(sqliteValue)) as Row[]);
 }
 
 /** Run a statement without rows to answer; answers how many rows it changed. */
 export async function sqlRun(db: SqlDb, text: string, bindings: readonly SqlValue[] = []): Promise<number> {
-  if (!isSqliteTransaction(db) && isPostgres(db)) return ((await db.raw(text, bindings as Knex.RawBinding[])) as { rowCount: number | null }).rowCount ?? 0;
+  if (onPostgres(db)) return ((await (db as Knex).raw(text, bindings as Knex.RawBinding[])) as { rowCount: number | null }).rowCount ?? 0;
   return onSqlite(db, (conn) => conn.prepare(text).run(...bindings.map(sqliteValue)).changes);
 }
 
