@@ -14,6 +14,7 @@ import { Redactor } from '../log/redact.js';
 import { loadMapping, type Mapping } from '../mapping/load.js';
 import { sharedCallBudget } from '../store/target-failures.js';
 import type { HttpClientOptions } from '../http/client.js';
+import { FileSource } from '../sources/file.js';
 import type { SourceAdapter } from '../sources/types.js';
 import { JournalTarget } from '../targets/journal.js';
 import type { RmaLog, RunMyAccountsClient, RunMyAccountsClientOptions } from '../targets/runmyaccounts/client.js';
@@ -49,18 +50,15 @@ export interface Runtime {
 export type HttpObserve = HttpClientOptions['observe'];
 
 /*
- * The adapters are imported when a configured source or target needs them, not with this
- * module: the HTTP sources and targets bring undici and fast-xml-parser, a quarter of the
- * time every `kontor` command took to start, and a project with files and the journal uses
- * neither.
+ * The HTTP adapters are imported when a configured source or target needs them, not with this
+ * module: they bring undici and fast-xml-parser, a quarter of the time every `kontor` command
+ * took to start, and a project with files and the journal uses neither. The file source and
+ * the journal load with the CLI anyway (status and the ledger commands use them).
  */
 
 export async function createSource(source: ResolvedSource, secrets: Iterable<string> = [], observe?: HttpObserve): Promise<SourceAdapter> {
   const c = source.config;
-  if (c.type === 'file') {
-    const { FileSource } = await import('../sources/file.js');
-    return new FileSource({ name: source.name, folder: source.path, label: c.path, format: c.format, moveProcessed: c.move_processed, doneFolder: c.done_folder, failedFolder: c.failed_folder });
-  }
+  if (c.type === 'file') return new FileSource({ name: source.name, folder: source.path, label: c.path, format: c.format, moveProcessed: c.move_processed, doneFolder: c.done_folder, failedFolder: c.failed_folder });
   const { HttpClient } = await import('../http/client.js');
   const rps = c.requests_per_second;
   const common = {

@@ -8,7 +8,6 @@
  * orders of the file still parse. A broken header or broken CSV syntax (an unclosed quote)
  * rejects the whole file, because rows can then no longer be told apart reliably.
  */
-import { createRequire } from 'node:module';
 import type * as CsvParse from 'csv-parse/sync';
 import {
   add,
@@ -28,18 +27,11 @@ import {
   type Minor,
   type VatRate,
 } from '../books/index.js';
+import { onFirstUse } from './on-first-use.js';
 import type { CanonicalOrder, LineKind, OrderLine, OrderPayment, OrderTaxTotal } from './order.js';
 
-/**
- * csv-parse is loaded with the first CSV file, not with this module: every kontor command
- * imports the file source, most projects read JSON, and loading it took about 40 ms of each
- * start.
- */
-let csvParse: typeof CsvParse | undefined;
-function loadCsvParse(): typeof CsvParse {
-  csvParse ??= createRequire(import.meta.url)('csv-parse/sync') as typeof CsvParse;
-  return csvParse;
-}
+/** With the first CSV file: every kontor command imports the file source, most projects read JSON (~40 ms to load). */
+const csvParse = onFirstUse<typeof CsvParse>('csv-parse/sync');
 
 export interface CsvOrderError {
   /** Line of the CSV file (the header is line 1). */
@@ -391,7 +383,7 @@ export function parseCsvOrders(source: string, text: string, file: string): { or
 
   let records: RawRecord[];
   try {
-    records = loadCsvParse().parse(body, {
+    records = csvParse().parse(body, {
       delimiter: detectDelimiter(body),
       // Each record's raw text gives its line number; record_delimiter is detected (LF, CRLF, CR).
       raw: true,

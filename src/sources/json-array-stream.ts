@@ -9,18 +9,11 @@
  * Where it finds a mistake, or an item does not parse, it names the line and column in the whole
  * text, as the file source does for a file read whole.
  */
-import { createRequire } from 'node:module';
 import type * as Jsonc from 'jsonc-parser';
+import { onFirstUse } from './on-first-use.js';
 
-/**
- * jsonc-parser only locates syntax errors (firstJsonError), so it is loaded with the first
- * broken text rather than with every kontor command (about 30 ms of each start).
- */
-let jsonc: typeof Jsonc | undefined;
-function loadJsonc(): typeof Jsonc {
-  jsonc ??= createRequire(import.meta.url)('jsonc-parser') as typeof Jsonc;
-  return jsonc;
-}
+/** Only firstJsonError needs it, for a text that does not parse (~30 ms to load). */
+const jsonc = onFirstUse<typeof Jsonc>('jsonc-parser');
 
 /** A place in a text: 1-based line and column (UTF-16 code units, as editors count most characters). */
 export interface TextPosition {
@@ -307,7 +300,7 @@ function checkItem(item: JsonArrayItem): void {
  * Code's JSON scanner) locates it.
  */
 export function firstJsonError(text: string): { at: TextPosition; code: string } | null {
-  const { parse, printParseErrorCode } = loadJsonc();
+  const { parse, printParseErrorCode } = jsonc();
   const errors: Jsonc.ParseError[] = [];
   parse(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
   const first = errors[0];
