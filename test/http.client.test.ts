@@ -438,6 +438,28 @@ describe('keep-alive', () => {
     expect(s.connections()).toBe(1);
   });
 
+  it('lets callers that send side by side open at most a few connections more than they send at once', async () => {
+    // Concurrent callers do not wait for undici to release a connection after each answer
+    // (client.ts, viaUndici): a request may find the one just answered still busy and open
+    // another, but the pool stays near the number of requests under way, and is reused.
+    const s = await serve((_req, res) => setTimeout(() => json(res, 200, { ok: true }), 1));
+    const { c } = client();
+    const callers = 8;
+    const each = 40;
+    await Promise.all(
+      Array.from({ length: callers }, async (_, caller) => {
+        for (let i = 0; i < each; i++) await c.request({ method: 'POST', url: `${s.url}/invoices?caller=${caller}&i=${i}`, json: { i } });
+      }),
+    );
+    expect(s.requests).toHaveLength(callers * each);
+    expect(s.connections()).toBeGreaterThanOrEqual(callers);
+    expect(s.connections()).toBeLessThanOrEqual(2 * callers);
+    // Alone again, a caller goes back to one connection: no new one for its sequential requests.
+    const before = s.connections();
+    for (let i = 0; i < 5; i++) await c.request({ method: 'GET', url: `${s.url}/orders?page=${i}` });
+    expect(s.connections()).toBe(before);
+  });
+
   it('keeps the connection after a retried error response (its body is read)', async () => {
     const s = await serve((_req, res, n) => (n === 1 ? json(res, 503, { error: 'busy' }) : json(res, 200, {})));
     const { c } = client();

@@ -272,6 +272,8 @@ export class HttpClient {
   readonly transport: HttpTransport;
   /** Created on first use by the undici transport only. */
   private agent: Agent | null = null;
+  /** Exchanges of the undici transport under way (viaUndici). */
+  private exchanging = 0;
   private readonly connectTimeoutMs: number;
   private readonly readTimeoutMs: number;
   private readonly redactor: Redactor;
@@ -435,12 +437,22 @@ export class HttpClient {
 
   private async viaUndici(url: URL, method: HttpMethod, headers: Record<string, string>, body: string | Uint8Array | undefined): Promise<Exchange> {
     this.agent ??= new Agent({ connect: { timeout: this.connectTimeoutMs }, headersTimeout: this.readTimeoutMs, bodyTimeout: this.readTimeoutMs, keepAliveTimeout: 10_000 });
-    const res = await undiciRequest(url, { method, headers, body: body ?? null, dispatcher: this.agent });
-    const text = await res.body.text();
-    // undici returns the connection to its pool only just after the body's end: without this
-    // turn of the event loop, the caller's next request (the next page) finds it busy and
-    // opens a second connection.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.exchanging++;
+    let text: string;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await undiciRequest(url, { method, headers, body: body ?? null, dispatcher: this.agent });
+      text = await res.body.text();
+    } finally {
+      this.exchanging--;
+    }
+    // undici returns the connection to its pool only at the next check phase of the event loop
+    // after the body's end. A caller that sends one request after another (a source paging)
+    // waits for that turn, or its next request would find the connection busy and open a
+    // second one. Callers with other requests under way (a target delivering 8 at once) do
+    // not: the connection they would wait for is not the only one, and the turn would hold
+    // their next request back by a whole turn of the loop (measured: docs/benchmarks.md).
+    if (this.exchanging === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     return { status: res.statusCode, headers: headerRecord(res.headers), text };
   }
 
