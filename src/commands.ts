@@ -38,7 +38,7 @@ import { reconcile, reconcileTargetsOf } from './service/reconcile.js';
 import { collectSummary, formatBalances, formatSummary, money } from './service/summary.js';
 import type { RmaChartAccount, RmaEmulator, RmaPartMaster } from './targets/runmyaccounts/emulator.js';
 import type { BillectaEmulator } from './targets/billecta/emulator.js';
-import type { LatencyTimer } from './targets/emulator-kit.js';
+import type { LatencyFrom, LatencyTimer } from './targets/emulator-kit.js';
 import type { RmaChartAccount as RmaChartRow, RunMyAccountsClient } from './targets/runmyaccounts/client.js';
 
 let redactor = new Redactor([]);
@@ -852,6 +852,7 @@ export function buildProgram(): Command {
     .option('--webhook-header <name>', 'billecta: the header that carries the webhook secret (default x-webhook-secret)')
     .option('--latency <ms>', 'delay every request by MS milliseconds')
     .addOption(new Option('--latency-timer <how>', 'how the latency is waited: sleep (a timer, default) or awake (on time, keeping a core busy; for benchmarks)').choices(['sleep', 'awake']))
+    .addOption(new Option('--latency-from <when>', 'what the latency measures: handling (a wait before each request is handled, default) or arrival (from arrival to answer, the handling inside; for benchmarks)').choices(['handling', 'arrival']))
     .option('--error-rate <share>', 'answer this share (0 to 1) of requests with 500')
     .option('--throttle <n>', 'answer the first N requests with 429 and Retry-After')
     .option('--retry-after <seconds>', 'the Retry-After of a 429 (default 1)')
@@ -859,7 +860,7 @@ export function buildProgram(): Command {
     .option('--parts <file>', 'JSON file with the part master: [{"partnumber", "income_accno", "tax_accnos", "sellprice", "unit", "description"}]')
     .option('--accounts <file>', 'JSON file with accounts to add to the chart: [{"accno", "description", "category", "link"}]')
     .option('--quiet', 'do not log each request on stderr')
-    .action(async (target: string, opts: { port?: string; mandant: string[]; key?: string; user?: string; password?: string; creditor?: string; tokenTtl?: string; webhook?: string; webhookSecret?: string; webhookHeader?: string; latency?: string; latencyTimer?: LatencyTimer; errorRate?: string; throttle?: string; retryAfter?: string; dropAfterCommit?: string; parts?: string; accounts?: string; quiet?: boolean }) => {
+    .action(async (target: string, opts: { port?: string; mandant: string[]; key?: string; user?: string; password?: string; creditor?: string; tokenTtl?: string; webhook?: string; webhookSecret?: string; webhookHeader?: string; latency?: string; latencyTimer?: LatencyTimer; latencyFrom?: LatencyFrom; errorRate?: string; throttle?: string; retryAfter?: string; dropAfterCommit?: string; parts?: string; accounts?: string; quiet?: boolean }) => {
       if (target !== 'runmyaccounts' && target !== 'billecta') throw new UsageError(`sandbox: "${target}" is not an API kontor emulates (runmyaccounts, billecta)`);
       const count = (value: string | undefined, option: string, max = Number.MAX_SAFE_INTEGER): number | undefined => {
         if (value === undefined) return undefined;
@@ -915,6 +916,7 @@ export function buildProgram(): Command {
             webhook: opts.webhook === undefined ? undefined : { url: opts.webhook, secret: opts.webhookSecret!, header: opts.webhookHeader },
             faults: Object.fromEntries(Object.entries(faults).filter(([, v]) => v !== undefined)),
             latencyTimer: opts.latencyTimer,
+            latencyFrom: opts.latencyFrom,
             log: opts.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
           });
         } catch (error) {
@@ -949,6 +951,7 @@ export function buildProgram(): Command {
           accounts: jsonList<RmaChartAccount>(opts.accounts, '--accounts'),
           faults: Object.fromEntries(Object.entries(faults).filter(([, v]) => v !== undefined)),
           latencyTimer: opts.latencyTimer,
+          latencyFrom: opts.latencyFrom,
           log: opts.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
         });
       } catch (error) {

@@ -8,7 +8,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   buildCustomer,
   buildInvoice,
@@ -428,6 +428,22 @@ describe('Billecta emulator: UniqueApiCallId, throttling and faults', () => {
     const found = await call(emu, 'GET', lookup!.path);
     expect(found.body).toMatchObject({ DebtorPublicId: emu.debtors()[0]!.DebtorPublicId });
     expect(emu.debtors()).toHaveLength(1);
+  });
+
+  it('latency from arrival: a write is booked at once, and answered latencyMs after it arrived', async () => {
+    const emu = await emulator({ latencyFrom: 'arrival', faults: { latencyMs: 1000 } });
+    const [, create] = billectaRequestsFor(customer(), OPTIONS);
+    const started = performance.now();
+    let answered = false;
+    const reply = call(emu, 'POST', create!.path, { body: create!.body, headers: { ...create!.headers } }).then((r) => {
+      answered = true;
+      return r;
+    });
+    await vi.waitFor(() => expect(emu.debtors()).toHaveLength(1), { timeout: 900, interval: 5 });
+    expect(answered).toBe(false);
+    expect((await reply).status).toBeLessThan(300);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(999);
+    expect(emu.stats.faults.delayed).toBe(1);
   });
 
   it('injects latency and errors, changeable over /_control/faults, and counts concurrency', async () => {

@@ -7,7 +7,7 @@
  * lookups, XML, fault injection and `kontor sandbox runmyaccounts` as a process.
  */
 import { XMLParser } from 'fast-xml-parser';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   buildCreditNote,
   buildCustomer,
@@ -477,6 +477,40 @@ describe('fault injection', () => {
     expect(timerFired).toBeLessThan(done);
     expect(emu.stats.faults.delayed).toBe(2);
     expect(emu.requests.map((r) => r.fault)).toEqual(['latency', 'latency']);
+  });
+
+  it('latency from arrival: a write is booked at once, and its answer leaves latencyMs after the request arrived', async () => {
+    const emu = await emulator({ latencyFrom: 'arrival' });
+    await deliver(emu, customer());
+    emu.faults = { latencyMs: 1000 };
+    const started = performance.now();
+    let answered = false;
+    const answer = post(emu, a11()).then((res) => {
+      answered = true;
+      return res;
+    });
+    // Booked while its answer still waits: the handling is inside the latency, not after it.
+    await vi.waitFor(() => expect(emu.invoices().map((i) => i.invnumber)).toEqual(['A1-1']), { timeout: 900, interval: 5 });
+    expect(answered).toBe(false);
+    expect((await answer).status).toBe(204);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(999);
+    expect(emu.requests.at(-1)).toMatchObject({ fault: 'latency', status: 204 });
+    // A refusal waits as long: the client cannot tell it sooner.
+    const refused = performance.now();
+    expect((await post(emu, a11())).status).toBe(400);
+    expect(performance.now() - refused).toBeGreaterThanOrEqual(999);
+    expect(emu.stats.faults.delayed).toBe(2);
+  });
+
+  it('latency before handling (the default): nothing is booked while the request waits', async () => {
+    const emu = await emulator();
+    await deliver(emu, customer());
+    emu.faults = { latencyMs: 300 };
+    const answer = post(emu, a11());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(emu.invoices()).toEqual([]);
+    expect((await answer).status).toBe(204);
+    expect(emu.invoices().map((i) => i.invnumber)).toEqual(['A1-1']);
   });
 
   it('error rate: that share of requests answers 500 with an error body and books nothing', async () => {

@@ -7,7 +7,7 @@
  * - delivery: against raw undici POSTs of the same request bodies (requests.ts, built from the
  *   documents kontor stored) at the same concurrency, in the same dependency order (an entry
  *   starts once the entry it depends on is done, the ideal schedule), emulator without faults.
- * - latency: the emulator answers every API request after 20 ms, kontor delivers 8 at once;
+ * - latency: the emulator answers every API request 20 ms after it arrived, kontor delivers 8 at once;
  *   the achieved rate against the ideal 8 / 20 ms = 400 documents/s. The raw POSTs under the
  *   same latency are shown in the notes.
  *
@@ -324,7 +324,7 @@ export const latencyFigure: Figure = {
       baseline: { label: 'ideal', value: ideal, unit: 'docs/s' },
       notes: [
         `median of ${setup.rounds} rounds after ${setup.warmup} warm-up pass; ${r.documents} documents of ${setup.orders} orders (${kindsText(r.kinds)})`,
-        `raw POSTs of the same bodies under the same latency and concurrency: ${Math.round(rawRate)} docs/s (${(rawRate / ideal).toFixed(2)} of ideal: the emulator's own work and timers add to its 20 ms); kontor sent ${r.requests.kontor} requests, ${(((r.requests.kontor / median(r.times.a)) * 1000) / ideal).toFixed(2)} of the ideal request rate, and committed ${r.commits.outcomes} outcomes and ${r.claims.claims} claims in ${r.commits.commits} transactions`,
+        `raw POSTs of the same bodies under the same latency and concurrency: ${Math.round(rawRate)} docs/s (${(rawRate / ideal).toFixed(2)} of ideal: the loopback and both ends' HTTP work add to the emulator's 20 ms, which run from a request's arrival to its answer); kontor sent ${r.requests.kontor} requests, ${(((r.requests.kontor / median(r.times.a)) * 1000) / ideal).toFixed(2)} of the ideal request rate, and committed ${r.commits.outcomes} outcomes and ${r.claims.claims} claims in ${r.commits.commits} transactions`,
       ],
       details: { ...setup, ideal, documents: r.documents, kinds: r.kinds, requests: r.requests, msPerRound: { kontor: r.times.a, raw: r.times.b }, raw: { docsPerSecond: rawRate, ofIdeal: rawRate / ideal }, lastDelivery: r.stats },
     };

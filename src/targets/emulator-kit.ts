@@ -8,7 +8,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface EmulatorFaults {
-  /** Milliseconds every API request waits (after its body arrived, before it is handled). */
+  /** Milliseconds every API request waits: after its body arrived, before it is handled (or, under LatencyFrom `arrival`, from its arrival to its answer). */
   latencyMs?: number;
   /** Share of API requests (0…1) answered 500 without being handled. */
   errorRate?: number;
@@ -39,6 +39,17 @@ export interface EmulatorFaults {
  * in for a remote server and its own delays would be charged to the client measured.
  */
 export type LatencyTimer = 'sleep' | 'awake';
+
+/**
+ * What an emulator's `latencyMs` measures. `handling` (default): a request waits `latencyMs`
+ * after its body arrived and is handled after that; the handling's own time comes on top, and
+ * a client that gives up during the wait leaves nothing booked. `arrival`: a request is handled
+ * as soon as it has arrived, and its answer leaves `latencyMs` after its arrival, the handling's
+ * own time inside them: a remote server as its clients see it, where the round trip includes
+ * the server's work. For benchmarks, where the emulator's own work would otherwise be charged to
+ * the client measured (docs/benchmarks.md).
+ */
+export type LatencyFrom = 'handling' | 'arrival';
 
 const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -154,10 +165,23 @@ export interface FaultTarget {
   random: () => number;
   /** How `latencyMs` is waited out (latencyWait). */
   wait: (ms: number) => Promise<void>;
+  /** Whether requestFaults waits out `latencyMs` (`handling`, default) or leaves it to answerTime (`arrival`). */
+  latencyFrom?: LatencyFrom;
 }
 
 /**
- * The faults before a request is handled: waits `latencyMs`, then refuses with 429 (`throttle`)
+ * Under `latencyFrom: 'arrival'`, waits until `latencyMs` after `arrivedAt` (performance.now()),
+ * when the request's answer may leave; at once when that has passed, or under `handling`.
+ */
+export function answerTime(target: Pick<FaultTarget, 'wait' | 'latencyFrom'>, arrivedAt: number, latencyMs: number | undefined): Promise<void> | undefined {
+  if (target.latencyFrom !== 'arrival' || !latencyMs) return undefined;
+  const left = arrivedAt + latencyMs - performance.now();
+  return left > 0 ? target.wait(left) : undefined;
+}
+
+/**
+ * The faults before a request is handled: waits `latencyMs` (not under LatencyFrom `arrival`:
+ * answerTime waits then), then refuses with 429 (`throttle`)
  * or, after `beforeErrorRate`, with 500 (`errorRate`). Counters count down in place. Answers the
  * faults in force, for `commitFaults`.
  */
@@ -166,7 +190,7 @@ export async function requestFaults(target: FaultTarget, beforeErrorRate?: () =>
   if (latency) {
     target.record.fault = 'latency';
     target.stats().delayed++;
-    await target.wait(latency);
+    if (target.latencyFrom !== 'arrival') await target.wait(latency);
   }
   const faults = target.current();
   if (faults.throttle) {

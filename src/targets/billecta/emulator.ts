@@ -37,7 +37,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { currencyExponent, divRound, formatDecimal, isCalendarDate, isKnownCurrency, minor, parseDecimal, sum, vatFromGross, vatFromNet, vatRate, type Minor } from '../../books/index.js';
-import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, latencyWait, type LatencyTimer, type EmulatorFaultKind, type EmulatorFaultStats, type EmulatorFaults } from '../emulator-kit.js';
+import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, latencyWait, answerTime, type LatencyFrom, type LatencyTimer, type EmulatorFaultKind, type EmulatorFaultStats, type EmulatorFaults } from '../emulator-kit.js';
 
 // ── options and views ────────────────────────────────────────────────────────────────────
 
@@ -139,6 +139,8 @@ export interface BillectaEmulatorOptions {
    * busy while a request waits: for benchmarks). See LatencyTimer in emulator-kit.ts.
    */
   latencyTimer?: LatencyTimer;
+  /** What `latencyMs` measures: `handling` (default, a wait before handling) or `arrival` (to the answer, the handling inside). See LatencyFrom in emulator-kit.ts. */
+  latencyFrom?: LatencyFrom;
   /** Instead of Math.random, for the error rate. */
   random?: () => number;
   /** Told one line per API request (method, path, status) and per webhook delivery. */
@@ -519,6 +521,7 @@ class Emulator implements BillectaEmulator {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly wait: (ms: number) => Promise<void>;
+  private readonly latencyFrom: LatencyFrom;
   private readonly log: ((line: string) => void) | undefined;
 
   constructor(options: BillectaEmulatorOptions) {
@@ -566,6 +569,7 @@ class Emulator implements BillectaEmulator {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.wait = latencyWait(options.latencyTimer);
+    this.latencyFrom = options.latencyFrom ?? 'handling';
     this.log = options.log;
     this.nextAction = 7_500_000_000 + Math.floor(this.random() * 1_000_000) * 100;
     this.nextInvoiceNumber = 1001;
@@ -1276,6 +1280,8 @@ class Emulator implements BillectaEmulator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
+    const arrived = performance.now();
+    const latencyMs = this.currentFaults.latencyMs;
     const url = new URL(req.url ?? '/', 'http://emulator');
     const { data: raw, tooLarge } = await readBody(req, BODY_LIMIT);
     if (url.pathname.startsWith('/_control/')) return this.control(req, res, url, raw);
@@ -1327,7 +1333,7 @@ class Emulator implements BillectaEmulator {
       res.end(body ?? undefined);
     };
 
-    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random(), wait: this.wait };
+    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random(), wait: this.wait, latencyFrom: this.latencyFrom };
     try {
       const faults = await requestFaults(faultTarget, () => this.throttle(method, url.pathname));
       if (tooLarge) throw new Refusal(413, 'the request body is too large');
@@ -1344,6 +1350,7 @@ class Emulator implements BillectaEmulator {
       }
       const segments = url.pathname.split('/').filter((s) => s !== '').map(decodePathSegment);
       const result = this.route(method, segments, url.searchParams, raw, record, auth.basic);
+      await answerTime(faultTarget, arrived, latencyMs);
       if (result.committed) {
         this.stats.committed++;
         if (callId !== null) this.usedCallIds.add(callId);
@@ -1354,6 +1361,7 @@ class Emulator implements BillectaEmulator {
     } catch (error) {
       const refusal = error instanceof Refusal ? error : new Refusal(500, `emulator failure: ${(error as Error).message}`);
       record.error = refusal.message;
+      await answerTime(faultTarget, arrived, latencyMs);
       // [docs] The text in the ErrorMessage header (ISO-8859-1) and in the body (UTF-8).
       answer(refusal.status, { Message: refusal.message }, { ...refusal.headers, ErrorMessage: latin1Header(refusal.message) });
     } finally {

@@ -51,6 +51,8 @@ import {
   Refusal,
   requestFaults,
   latencyWait,
+  answerTime,
+  type LatencyFrom,
   type LatencyTimer,
   type EmulatorFaultKind,
   type EmulatorFaults,
@@ -328,6 +330,8 @@ export interface RmaEmulatorOptions {
    * busy while a request waits: for benchmarks). See LatencyTimer in emulator-kit.ts.
    */
   latencyTimer?: LatencyTimer;
+  /** What `latencyMs` measures: `handling` (default, a wait before handling) or `arrival` (to the answer, the handling inside). See LatencyFrom in emulator-kit.ts. */
+  latencyFrom?: LatencyFrom;
   /** Instead of Math.random, for the error rate. */
   random?: () => number;
   /** Told one line per API request (method, path with the key redacted, status). */
@@ -824,6 +828,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
   private readonly todayOf: () => string;
   private readonly random: () => number;
   private readonly wait: (ms: number) => Promise<void>;
+  private readonly latencyFrom: LatencyFrom;
   private readonly closeDate: string | undefined;
   private readonly log: ((line: string) => void) | undefined;
 
@@ -843,6 +848,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
     this.todayOf = options.today ?? (() => zurichDate(new Date()));
     this.random = options.random ?? Math.random;
     this.wait = latencyWait(options.latencyTimer);
+    this.latencyFrom = options.latencyFrom ?? 'handling';
     this.closeDate = options.closeDate;
     if (this.closeDate !== undefined && !isCalendarDate(this.closeDate)) throw new RangeError(`closeDate "${this.closeDate}" is not a date (YYYY-MM-DD)`);
     this.log = options.log;
@@ -1510,6 +1516,8 @@ class RunMyAccountsEmulator implements RmaEmulator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
+    const arrived = performance.now();
+    const latencyMs = this.currentFaults.latencyMs;
     const url = new URL(req.url ?? '/', 'http://emulator');
     const { data: raw, tooLarge } = await readBody(req, BODY_LIMIT);
     if (url.pathname.startsWith('/_control/')) return this.control(req, res, url.pathname, raw);
@@ -1554,7 +1562,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
       res.end(body ?? undefined);
     };
 
-    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random(), wait: this.wait };
+    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random(), wait: this.wait, latencyFrom: this.latencyFrom };
     try {
       rateLimitRefusal(this.meter, record);
       const faults = await requestFaults(faultTarget);
@@ -1570,6 +1578,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
       if (!this.keys.has(mandant) || this.keys.get(mandant) !== key) throw new Refusal(403, `Access forbidden: the API key is not valid for client "${mandant}"`);
 
       const result = this.route(req, raw, rest, url.searchParams, this.booksOf(mandant), record);
+      await answerTime(faultTarget, arrived, latencyMs);
       if (result.committed) {
         this.stats.committed++;
         if (commitFaults(faults, faultTarget, req, finish)) return;
@@ -1578,6 +1587,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
     } catch (error) {
       const refusal = error instanceof Refusal ? error : new Refusal(500, `emulator failure: ${(error as Error).message}`);
       record.error = refusal.message;
+      await answerTime(faultTarget, arrived, latencyMs);
       answer(refusal.status, renderError(format, refusal.message), refusal.headers);
     }
   }
