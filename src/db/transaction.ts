@@ -1,7 +1,7 @@
 /**
  * The transaction of the hot paths: intake's per order, the settle queue's per group of
  * outcomes. knex's `transaction` makes a knex instance for every transaction, about 95 µs of
- * JavaScript (measured on tmpfs against the driver's own transaction: docs/benchmarks.md), more
+ * JavaScript (measured on tmpfs against the driver's own transaction: docs/performance.md), more
  * than SQLite spends on a small commit. On SQLite this holds the one connection knex's pool has,
  * as knex's transaction does, and runs BEGIN IMMEDIATE and COMMIT on it; `work` gets a handle
  * on which sql.ts's statements run. On PostgreSQL it is knex's transaction.

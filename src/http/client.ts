@@ -451,7 +451,7 @@ export class HttpClient {
     // waits for that turn, or its next request would find the connection busy and open a
     // second one. Callers with other requests under way (a target delivering 8 at once) do
     // not: the connection they would wait for is not the only one, and the turn would hold
-    // their next request back by a whole turn of the loop (measured: docs/benchmarks.md).
+    // their next request back by a whole turn of the loop (measured: docs/performance.md).
     if (this.exchanging === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     return { status: res.statusCode, headers: headerRecord(res.headers), text };
   }
