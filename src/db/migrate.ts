@@ -4,6 +4,7 @@
  * source tree and from an installed package.
  */
 import { readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import type { Knex } from 'knex';
@@ -51,7 +52,7 @@ const CONCURRENT_MIGRATION = /already exists|duplicate key value|pg_type_typname
  */
 export async function migrateLatest(db: Db, options: { attempts?: number; sleep?: (ms: number) => Promise<void> } = {}): Promise<MigrationResult> {
   const attempts = options.attempts ?? 100;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const wait = options.sleep ?? sleep;
   const applied: string[] = [];
   for (let attempt = 1; ; attempt++) {
     try {
@@ -60,7 +61,7 @@ export async function migrateLatest(db: Db, options: { attempts?: number; sleep?
       return { applied };
     } catch (error) {
       if (attempt >= attempts || !CONCURRENT_MIGRATION.test(error instanceof Error ? error.message : String(error))) throw error;
-      await sleep(50 + Math.floor(Math.random() * 200));
+      await wait(50 + Math.floor(Math.random() * 200));
     }
   }
 }

@@ -23,6 +23,7 @@
  *   A Retry-After is still honoured on top of it.
  * - Credentials never leave in a message: every URL, header and error text passes the redactor.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { KontorError } from '../errors.js';
 import { REDACTED, Redactor } from '../log/redact.js';
@@ -305,7 +306,7 @@ export class HttpClient {
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 300_000;
     this.baseDelayMs = options.baseDelayMs ?? 500;
     this.maxDelayMs = options.maxDelayMs ?? 30_000;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.sleep = options.sleep ?? sleep;
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
     this.bucket = options.rateLimit ? new TokenBucket(options.rateLimit, this.sleep, this.now) : null;

@@ -23,6 +23,7 @@
  * a pull reports them rather than losing them silently. A record without an id or updated-at
  * is handed on as unreadable, naming the field.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpError, type HttpRequest, type HttpResponse } from '../http/client.js';
 import { RecordError } from '../errors.js';
 import type { CanonicalOrder } from './order.js';
@@ -135,7 +136,7 @@ export class ShopifySource implements SourceAdapter {
   constructor(readonly settings: ShopifySettings) {
     this.name = settings.name;
     this.base = `${settings.baseUrl.replace(/\/+$/, '')}/admin/api/${encodeURIComponent(settings.apiVersion)}/`;
-    this.sleep = settings.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.sleep = settings.sleep ?? sleep;
     const size = (fallback: number) => Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(settings.pageSize ?? fallback)));
     this.pageSize = size(GRAPHQL_PAGE_SIZE);
     this.restLimit = size(REST_PAGE_SIZE);

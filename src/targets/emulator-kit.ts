@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface EmulatorFaults {
   /** Milliseconds every API request waits: after its body arrived, before it is handled (or, under LatencyFrom `arrival`, from its arrival to its answer). */
@@ -51,11 +52,9 @@ export type LatencyTimer = 'sleep' | 'awake';
  */
 export type LatencyFrom = 'handling' | 'arrival';
 
-const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /** A wait of `ms` as `timer` waits it. */
 export function latencyWait(timer: LatencyTimer = 'sleep'): (ms: number) => Promise<void> {
-  if (timer === 'sleep') return sleepFor;
+  if (timer === 'sleep') return (ms) => sleep(ms);
   const waits = new AwakeWaits();
   return (ms) => waits.wait(ms);
 }

@@ -36,6 +36,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { currencyExponent, divRound, formatDecimal, isCalendarDate, isKnownCurrency, minor, parseDecimal, sum, vatFromGross, vatFromNet, vatRate, type Minor } from '../../books/index.js';
 import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, latencyWait, answerTime, type LatencyFrom, type LatencyTimer, type EmulatorFaultKind, type EmulatorFaultStats, type EmulatorFaults } from '../emulator-kit.js';
 
@@ -692,7 +693,7 @@ class Emulator implements BillectaEmulator {
     this.stats.webhooks.sent++;
     const run = async (): Promise<BillectaWebhookDelivery> => {
       for (let attempt = 0; attempt <= webhook.retries; attempt++) {
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, webhook.retryDelayMs));
+        if (attempt > 0) await sleep(webhook.retryDelayMs);
         delivery.attempts++;
         try {
           const reply = await fetch(webhook.url, {
