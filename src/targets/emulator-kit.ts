@@ -164,17 +164,25 @@ export interface FaultTarget {
   random: () => number;
   /** How `latencyMs` is waited out (latencyWait). */
   wait: (ms: number) => Promise<void>;
-  /** Whether requestFaults waits out `latencyMs` (`handling`, default) or leaves it to answerTime (`arrival`). */
-  latencyFrom?: LatencyFrom;
+  /**
+   * Under LatencyFrom `arrival`: when the request arrived (performance.now()) and the latency
+   * in force then, which answerTime waits out instead of requestFaults. Absent under `handling`.
+   */
+  arrival?: { at: number; latencyMs: number | undefined };
+}
+
+/** The arrival of a request an emulator has just been handed, as FaultTarget `arrival` keeps it under `from`. */
+export function arrivalOf(from: LatencyFrom, faults: EmulatorFaults): FaultTarget['arrival'] {
+  return from === 'arrival' ? { at: performance.now(), latencyMs: faults.latencyMs } : undefined;
 }
 
 /**
- * Under `latencyFrom: 'arrival'`, waits until `latencyMs` after `arrivedAt` (performance.now()),
- * when the request's answer may leave; at once when that has passed, or under `handling`.
+ * Under LatencyFrom `arrival`, waits until the latency has passed since the request arrived,
+ * when its answer may leave; at once when that has passed, or under `handling`.
  */
-export function answerTime(target: Pick<FaultTarget, 'wait' | 'latencyFrom'>, arrivedAt: number, latencyMs: number | undefined): Promise<void> | undefined {
-  if (target.latencyFrom !== 'arrival' || !latencyMs) return undefined;
-  const left = arrivedAt + latencyMs - performance.now();
+export function answerTime(target: Pick<FaultTarget, 'wait' | 'arrival'>): Promise<void> | undefined {
+  if (!target.arrival?.latencyMs) return undefined;
+  const left = target.arrival.at + target.arrival.latencyMs - performance.now();
   return left > 0 ? target.wait(left) : undefined;
 }
 
@@ -185,11 +193,11 @@ export function answerTime(target: Pick<FaultTarget, 'wait' | 'latencyFrom'>, ar
  * faults in force, for `commitFaults`.
  */
 export async function requestFaults(target: FaultTarget, beforeErrorRate?: () => void): Promise<EmulatorFaults> {
-  const latency = target.current().latencyMs;
+  const latency = target.arrival ? target.arrival.latencyMs : target.current().latencyMs;
   if (latency) {
     target.record.fault = 'latency';
     target.stats().delayed++;
-    if (target.latencyFrom !== 'arrival') await target.wait(latency);
+    if (!target.arrival) await target.wait(latency);
   }
   const faults = target.current();
   if (faults.throttle) {

@@ -38,7 +38,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { currencyExponent, divRound, formatDecimal, isCalendarDate, isKnownCurrency, minor, parseDecimal, sum, vatFromGross, vatFromNet, vatRate, type Minor } from '../../books/index.js';
-import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, latencyWait, answerTime, type LatencyFrom, type LatencyTimer, type EmulatorFaultKind, type EmulatorFaultStats, type EmulatorFaults } from '../emulator-kit.js';
+import { checkEmulatorFaults, closeServer, commitFaults, controlReplier, decodePathSegment, faultsControl, freshFaultStats, listenOn, readBody, Refusal, requestFaults, latencyWait, answerTime, arrivalOf, type LatencyFrom, type LatencyTimer, type EmulatorFaultKind, type EmulatorFaultStats, type EmulatorFaults } from '../emulator-kit.js';
 
 // ── options and views ────────────────────────────────────────────────────────────────────
 
@@ -1281,8 +1281,7 @@ class Emulator implements BillectaEmulator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
-    const arrived = performance.now();
-    const latencyMs = this.currentFaults.latencyMs;
+    const arrival = arrivalOf(this.latencyFrom, this.currentFaults);
     const url = new URL(req.url ?? '/', 'http://emulator');
     const { data: raw, tooLarge } = await readBody(req, BODY_LIMIT);
     if (url.pathname.startsWith('/_control/')) return this.control(req, res, url, raw);
@@ -1334,7 +1333,7 @@ class Emulator implements BillectaEmulator {
       res.end(body ?? undefined);
     };
 
-    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random(), wait: this.wait, latencyFrom: this.latencyFrom };
+    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random(), wait: this.wait, arrival };
     try {
       const faults = await requestFaults(faultTarget, () => this.throttle(method, url.pathname));
       if (tooLarge) throw new Refusal(413, 'the request body is too large');
@@ -1351,7 +1350,7 @@ class Emulator implements BillectaEmulator {
       }
       const segments = url.pathname.split('/').filter((s) => s !== '').map(decodePathSegment);
       const result = this.route(method, segments, url.searchParams, raw, record, auth.basic);
-      await answerTime(faultTarget, arrived, latencyMs);
+      await answerTime(faultTarget);
       if (result.committed) {
         this.stats.committed++;
         if (callId !== null) this.usedCallIds.add(callId);
@@ -1362,7 +1361,7 @@ class Emulator implements BillectaEmulator {
     } catch (error) {
       const refusal = error instanceof Refusal ? error : new Refusal(500, `emulator failure: ${(error as Error).message}`);
       record.error = refusal.message;
-      await answerTime(faultTarget, arrived, latencyMs);
+      await answerTime(faultTarget);
       // [docs] The text in the ErrorMessage header (ISO-8859-1) and in the body (UTF-8).
       answer(refusal.status, { Message: refusal.message }, { ...refusal.headers, ErrorMessage: latin1Header(refusal.message) });
     } finally {

@@ -52,6 +52,7 @@ import {
   requestFaults,
   latencyWait,
   answerTime,
+  arrivalOf,
   type LatencyFrom,
   type LatencyTimer,
   type EmulatorFaultKind,
@@ -1516,8 +1517,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
-    const arrived = performance.now();
-    const latencyMs = this.currentFaults.latencyMs;
+    const arrival = arrivalOf(this.latencyFrom, this.currentFaults);
     const url = new URL(req.url ?? '/', 'http://emulator');
     const { data: raw, tooLarge } = await readBody(req, BODY_LIMIT);
     if (url.pathname.startsWith('/_control/')) return this.control(req, res, url.pathname, raw);
@@ -1562,7 +1562,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
       res.end(body ?? undefined);
     };
 
-    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random(), wait: this.wait, latencyFrom: this.latencyFrom };
+    const faultTarget = { current: () => this.currentFaults, record, stats: () => this.stats.faults, random: () => this.random(), wait: this.wait, arrival };
     try {
       rateLimitRefusal(this.meter, record);
       const faults = await requestFaults(faultTarget);
@@ -1578,7 +1578,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
       if (!this.keys.has(mandant) || this.keys.get(mandant) !== key) throw new Refusal(403, `Access forbidden: the API key is not valid for client "${mandant}"`);
 
       const result = this.route(req, raw, rest, url.searchParams, this.booksOf(mandant), record);
-      await answerTime(faultTarget, arrived, latencyMs);
+      await answerTime(faultTarget);
       if (result.committed) {
         this.stats.committed++;
         if (commitFaults(faults, faultTarget, req, finish)) return;
@@ -1587,7 +1587,7 @@ class RunMyAccountsEmulator implements RmaEmulator {
     } catch (error) {
       const refusal = error instanceof Refusal ? error : new Refusal(500, `emulator failure: ${(error as Error).message}`);
       record.error = refusal.message;
-      await answerTime(faultTarget, arrived, latencyMs);
+      await answerTime(faultTarget);
       answer(refusal.status, renderError(format, refusal.message), refusal.headers);
     }
   }
